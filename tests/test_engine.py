@@ -1,0 +1,331 @@
+"""Engine logic on a mock transport, in virtual time (exact instants asserted)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import httpx
+import pytest
+import trio
+
+from trioseg.engine import JobConfig, run_job, stream_output_path
+from trioseg.events import (
+    Event,
+    JobFinished,
+    SegmentDone,
+    SegmentFailed,
+    SegmentRetry,
+    SegmentStarted,
+)
+from trioseg.fetch import open_fetcher
+from trioseg.plan import ByteRange, Plan, SegmentRef, StreamPlan
+from trioseg.retry import RetryPolicy
+
+Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
+
+
+def body(path: str) -> bytes:
+    return (path * 50).encode()
+
+
+def make_plan(n: int, *, urls: Callable[[int], tuple[str, ...]] | None = None) -> Plan:
+    urls = urls or (lambda i: (f"http://o.test/s{i}",))
+    stream = StreamPlan(
+        id="v",
+        kind="video",
+        init=SegmentRef((("http://o.test/init"),)),
+        segments=tuple(SegmentRef(urls(i)) for i in range(1, n + 1)),
+    )
+    return Plan("http://o.test/m.mpd", (stream,))
+
+
+async def run(
+    tmp_path: Path,
+    plan: Plan,
+    handler: Handler,
+    *,
+    retries: int = 3,
+    timeout: float = 10.0,
+    concurrency: int = 4,
+) -> tuple[list[Event], str]:
+    events: list[Event] = []
+    config = JobConfig(
+        output=tmp_path / "out.mp4",
+        concurrency=concurrency,
+        retry=RetryPolicy(retries=retries, base=1.0, cap=8.0),
+        mux=False,
+    )
+    async with open_fetcher(
+        concurrency=concurrency, timeout=timeout, transport=httpx.MockTransport(handler)
+    ) as fetcher:
+        outcome = await run_job(plan, config, fetcher, events.append, rng=random.Random(7))
+    return events, outcome.status
+
+
+def ok(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, content=body(request.url.path))
+
+
+def expected_file(plan: Plan) -> bytes:
+    s = plan.streams[0]
+    refs = [s.init, *s.segments]
+    return b"".join(body(httpx.URL(r.url).path) for r in refs if r is not None)
+
+
+def output(tmp_path: Path, plan: Plan) -> Path:
+    return stream_output_path(tmp_path / "out.mp4", plan.streams[0])
+
+
+@pytest.mark.trio
+async def test_retry_after_is_waited_exactly(tmp_path: Path, autojump_clock: object) -> None:
+    seen: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        if request.url.path == "/s2" and seen.count("/s2") == 1:
+            return httpx.Response(503, headers={"retry-after": "7"})
+        return ok(request)
+
+    plan = make_plan(3)
+    start = trio.current_time()
+    events, status = await run(tmp_path, plan, handler)
+    assert status == "complete"
+    starts = [e for e in events if isinstance(e, SegmentStarted) and e.index == 2]
+    assert [(e.attempt, e.at - start) for e in starts] == [(1, 0.0), (2, 7.0)]
+    retry = next(e for e in events if isinstance(e, SegmentRetry))
+    assert (retry.error, retry.delay) == ("HTTP 503", 7.0)
+    assert output(tmp_path, plan).read_bytes() == expected_file(plan)
+
+
+@pytest.mark.trio
+async def test_backoff_uses_full_jitter_from_the_policy(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    count = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal count
+        if request.url.path == "/s1":
+            count += 1
+            if count <= 3:
+                return httpx.Response(500)
+        return ok(request)
+
+    plan = make_plan(1)
+    start = trio.current_time()
+    events, status = await run(tmp_path, plan, handler)
+    assert status == "complete"
+    rng = random.Random(7)
+    expected_delays = [rng.uniform(0, 1.0), rng.uniform(0, 2.0), rng.uniform(0, 4.0)]
+    retries = [e for e in events if isinstance(e, SegmentRetry)]
+    assert [e.delay for e in retries] == expected_delays
+    starts = [e.at - start for e in events if isinstance(e, SegmentStarted) and e.index == 1]
+    assert starts == pytest.approx(
+        [0.0, expected_delays[0], sum(expected_delays[:2]), sum(expected_delays)], abs=1e-9
+    )
+
+
+async def stalling_body(first: bytes) -> AsyncIterator[bytes]:
+    yield first
+    await trio.sleep(1000)
+    yield b"never"
+
+
+@pytest.mark.trio
+async def test_stalled_body_is_abandoned_after_timeout(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    stalled = False
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal stalled
+        if request.url.path == "/s1" and not stalled:
+            stalled = True
+            return httpx.Response(200, content=stalling_body(b"partial"))
+        return ok(request)
+
+    plan = make_plan(2)
+    start = trio.current_time()
+    events, status = await run(tmp_path, plan, handler, timeout=5.0)
+    assert status == "complete"
+    retry = next(e for e in events if isinstance(e, SegmentRetry))
+    assert retry.at - start == 5.0
+    assert retry.error.startswith("stalled")
+    assert output(tmp_path, plan).read_bytes() == expected_file(plan)
+    assert not list(tmp_path.rglob("*.part"))
+
+
+@pytest.mark.trio
+async def test_no_response_headers_times_out(tmp_path: Path, autojump_clock: object) -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await trio.sleep(1000)
+        return ok(request)
+
+    plan = make_plan(1)
+    start = trio.current_time()
+    events, status = await run(tmp_path, plan, handler, retries=0, timeout=3.0)
+    assert status == "failed"
+    failed = [e for e in events if isinstance(e, SegmentFailed)]
+    assert {(e.index, e.at - start) for e in failed} == {(0, 3.0), (1, 3.0)}
+    assert all(e.error == "no response for 3 s" for e in failed)
+
+
+@pytest.mark.trio
+async def test_permanent_error_fails_one_segment_and_the_rest_go_on(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/s3":
+            return httpx.Response(404)
+        return ok(request)
+
+    events, status = await run(tmp_path, make_plan(6), handler)
+    assert status == "partial"
+    (failed,) = [e for e in events if isinstance(e, SegmentFailed)]
+    assert (failed.index, failed.error, failed.attempts) == (3, "HTTP 404", 1)
+    done = {e.index for e in events if isinstance(e, SegmentDone)}
+    assert done == {0, 1, 2, 4, 5, 6}
+    assert isinstance(events[-1], JobFinished) and events[-1].status == "partial"
+
+
+@pytest.mark.trio
+async def test_failover_to_the_next_base_url(tmp_path: Path, autojump_clock: object) -> None:
+    hosts: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        hosts.append(request.url.host)
+        if request.url.host == "a.test":
+            return httpx.Response(404)
+        return ok(request)
+
+    plan = make_plan(2, urls=lambda i: (f"http://a.test/s{i}", f"http://b.test/s{i}"))
+    events, status = await run(tmp_path, plan, handler)
+    assert status == "complete"
+    assert hosts.count("a.test") == 2 and hosts.count("b.test") == 2
+
+
+@pytest.mark.trio
+async def test_concurrency_is_bounded_and_tasks_are_not_spawned_up_front(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    live = 0
+    peak = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal live, peak
+        live += 1
+        peak = max(peak, live)
+        await trio.sleep(1)
+        live -= 1
+        return ok(request)
+
+    plan = make_plan(40)
+    tasks_peak = 0
+
+    async def watch_tasks() -> None:
+        nonlocal tasks_peak
+        while True:
+            root = trio.lowlevel.current_root_task()
+            stack = [root]
+            count = 0
+            while stack:
+                task = stack.pop()
+                count += 1
+                for nursery in task.child_nurseries:
+                    stack.extend(nursery.child_tasks)
+            tasks_peak = max(tasks_peak, count)
+            await trio.sleep(0.5)
+
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watch_tasks)
+        events, status = await run(tmp_path, plan, handler, concurrency=4)
+        nursery.cancel_scope.cancel()
+    assert status == "complete"
+    assert peak == 4
+    # 41 requests of 1 s each, 4 at a time
+    last_done = max(e.at for e in events if isinstance(e, SegmentDone))
+    assert last_done - start == 11.0
+    assert tasks_peak < 15
+
+
+@pytest.mark.trio
+async def test_byte_ranges_are_requested_and_ignored_ranges_are_cut(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    data = bytes(range(256)) * 4
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        rng = request.headers.get("range")
+        if request.url.path == "/ranged" and rng:
+            first, last = (int(x) for x in rng.removeprefix("bytes=").split("-"))
+            return httpx.Response(206, content=data[first : last + 1])
+        return httpx.Response(200, content=data)  # /plain ignores Range
+
+    stream = StreamPlan(
+        id="a",
+        kind="audio",
+        init=SegmentRef(("http://o.test/ranged",), ByteRange(0, 9)),
+        segments=(
+            SegmentRef(("http://o.test/ranged",), ByteRange(10, 99)),
+            SegmentRef(("http://o.test/plain",), ByteRange(100, 299)),
+        ),
+    )
+    plan = Plan("http://o.test/m.mpd", (stream,))
+    _, status = await run(tmp_path, plan, handler)
+    assert status == "complete"
+    assert output(tmp_path, plan).read_bytes() == data[:300]
+
+
+@pytest.mark.trio
+async def test_cancellation_leaves_no_segment_that_looks_complete(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/init":
+            return ok(request)
+        return httpx.Response(200, content=stalling_body(b"half"))
+
+    plan = make_plan(3)
+    events: list[Event] = []
+    with trio.move_on_after(2):
+        await run_events(tmp_path, plan, handler, events)
+    assert isinstance(events[-1], JobFinished) and events[-1].status == "cancelled"
+    workdir = tmp_path / ".out.mp4.trioseg" / "v"
+    assert sorted(p.name for p in workdir.iterdir()) == ["000000.seg"]
+
+
+async def run_events(tmp_path: Path, plan: Plan, handler: Handler, events: list[Event]) -> None:
+    config = JobConfig(output=tmp_path / "out.mp4", concurrency=4, mux=False)
+    async with open_fetcher(
+        concurrency=4, timeout=100, transport=httpx.MockTransport(handler)
+    ) as fetcher:
+        await run_job(plan, config, fetcher, events.append)
+
+
+@pytest.mark.trio
+async def test_rerun_resumes_without_refetching(tmp_path: Path, autojump_clock: object) -> None:
+    fetched: list[str] = []
+    fail = True
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        fetched.append(request.url.path)
+        if fail and request.url.path == "/s2":
+            return httpx.Response(403)
+        return ok(request)
+
+    plan = make_plan(3)
+    _, status = await run(tmp_path, plan, handler)
+    assert status == "partial"
+    assert sorted(fetched) == ["/init", "/s1", "/s2", "/s3"]
+    fetched.clear()
+    fail = False
+    events, status = await run(tmp_path, plan, handler)
+    assert status == "complete"
+    assert fetched == ["/s2"]
+    resumed = {e.index for e in events if isinstance(e, SegmentDone) and e.resumed}
+    assert resumed == {0, 1, 3}
+    assert output(tmp_path, plan).read_bytes() == expected_file(plan)
+    assert not (tmp_path / ".out.mp4.trioseg").exists()

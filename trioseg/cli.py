@@ -1,0 +1,305 @@
+"""The ``trioseg`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
+from urllib.parse import urlsplit
+
+import attrs
+import trio
+
+from . import __version__
+from .engine import Emit, JobConfig, JobOutcome, fetch_manifest, run_job, stream_output_path
+from .errors import TriosegError, UsageError
+from .events import Event, JobFinished, Status
+from .fetch import Fetcher, open_fetcher
+from .headless import Reporter
+from .mpd import ManifestLimits, parse_mpd
+from .plan import Plan
+from .progress import Progress
+from .retry import RetryPolicy
+from .select import select_default
+from .store import safe_name
+
+__all__ = ["build_parser", "main", "run"]
+
+EXIT_OK = 0
+EXIT_DOWNLOAD_FAILED = 1
+EXIT_USAGE = 2
+#: exit status for a run stopped by a signal: 128 + the signal number
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+EPILOG = """\
+exit codes:
+  0    complete: every segment downloaded and the output written
+  1    partial or failed download (some or all segments failed, or the output
+       could not be written); re-running the same command resumes
+  2    usage or manifest error (one line on stderr)
+  130  interrupted (SIGINT, Ctrl+C); 143 SIGTERM; 129 SIGHUP
+
+--json prints one JSON object per line on stdout, each with an "event" key; the
+last line is {"event": "finished", "status": "complete|partial|failed|cancelled",
+"outputs": [...], "streams": [...]}.
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"trioseg: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="trioseg",
+        description="Download an MPEG-DASH presentation: the best video and audio, "
+        "segments fetched concurrently, muxed into one MP4.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("url", nargs="?", metavar="URL", help="the MPD manifest URL (http or https)")
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        type=Path,
+        help="output file; missing folders are created (default: NAME.mp4 in the current "
+        "folder, NAME from the manifest's title or file name)",
+    )
+    p.add_argument(
+        "-N",
+        "--concurrency",
+        metavar="N",
+        type=_positive_int,
+        default=16,
+        help="segment requests in flight at once, for the whole run (default: 16)",
+    )
+    p.add_argument(
+        "--retries",
+        metavar="N",
+        type=_non_negative_int,
+        default=10,
+        help="retries per segment after transient errors, with exponential backoff "
+        "and jitter, honouring Retry-After (default: 10)",
+    )
+    p.add_argument(
+        "--timeout",
+        metavar="SECONDS",
+        type=_seconds,
+        default=30.0,
+        help="abandon and retry a request that receives nothing for this long (default: 30)",
+    )
+    p.add_argument(
+        "--no-mux",
+        action="store_true",
+        help="keep one file per stream (init segment + media segments, byte for byte) "
+        "instead of muxing: OUTPUT_STEM.video-ID.mp4, OUTPUT_STEM.audio-ID.m4a",
+    )
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument(
+        "--headless",
+        action="store_true",
+        help="plain progress lines on stderr (suitable for CI and logs)",
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON event per line on stdout (see below)",
+    )
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="serve a built-in DASH presentation on 127.0.0.1 and download it "
+        "(works offline; default output trioseg-demo.mp4)",
+    )
+    p.add_argument("--version", action="version", version=f"trioseg {__version__}")
+    return p
+
+
+@attrs.frozen
+class Options:
+    url: str
+    output: Path | None
+    concurrency: int
+    retries: int
+    timeout: float
+    mux: bool
+    force: bool
+    json: bool
+    demo: bool = False
+
+
+def _default_output(title: str | None, manifest_url: str) -> Path:
+    stem = Path(urlsplit(manifest_url).path).stem
+    name = safe_name(title or "", fallback="") or safe_name(stem, fallback="trioseg")
+    return Path(f"{name}.mp4")
+
+
+def _check_outputs(plan: Plan, config: JobConfig, force: bool) -> None:
+    paths = (
+        [config.output]
+        if config.mux
+        else [stream_output_path(config.output, s) for s in plan.streams]
+    )
+    if not force:
+        for path in paths:
+            if path.exists():
+                raise UsageError(f"output exists: {path} (use --force to overwrite)")
+    try:
+        config.output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot create folder {config.output.parent}: {exc.strerror or exc}"
+        ) from None
+
+
+async def _download(options: Options, fetcher: Fetcher, emit: Emit) -> JobOutcome:
+    policy = RetryPolicy(retries=options.retries)
+    limits = ManifestLimits()
+    body, final_url = await fetch_manifest(
+        fetcher, options.url, policy, max_bytes=limits.max_bytes, emit=emit
+    )
+    manifest = parse_mpd(body, final_url, limits=limits)
+    plan = select_default(manifest)
+    output = options.output or _default_output(manifest.title, final_url)
+    config = JobConfig(
+        output=output, concurrency=options.concurrency, retry=policy, mux=options.mux
+    )
+    _check_outputs(plan, config, options.force)
+    return await run_job(plan, config, fetcher, emit)
+
+
+async def download(options: Options, reporter: Reporter) -> int:
+    """Fetch, plan and download one manifest, reporting to ``reporter``; the exit code."""
+    send, receive = trio.open_memory_channel[Event](math.inf)
+    signals: list[int] = []
+    finished: list[JobFinished] = []
+
+    def emit(event: Event) -> None:
+        if isinstance(event, JobFinished):
+            finished.append(event)
+        send.send_nowait(event)
+
+    error: TriosegError | None = None
+    outcome: JobOutcome | None = None
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(reporter.consume, receive)
+        with send:
+            async with trio.open_nursery() as watcher:
+                job_scope = trio.CancelScope()
+                watcher.start_soon(_watch_signals, job_scope, signals)
+                with job_scope:
+                    try:
+                        async with open_fetcher(
+                            concurrency=options.concurrency, timeout=options.timeout
+                        ) as fetcher:
+                            outcome = await _download(options, fetcher, emit)
+                    except TriosegError as exc:
+                        error = exc
+                watcher.cancel_scope.cancel()
+            if not finished:
+                status: Status = "cancelled" if job_scope.cancelled_caught else "failed"
+                emit(JobFinished(status, (), str(error) if error else None, trio.current_time()))
+    if signals:
+        return 128 + signals[0]
+    if job_scope.cancelled_caught:
+        return 128 + signal.SIGINT
+    if error is not None:
+        return error.exit_code
+    assert outcome is not None
+    return EXIT_OK if outcome.status == "complete" else EXIT_DOWNLOAD_FAILED
+
+
+async def _watch_signals(scope: trio.CancelScope, received: list[int]) -> None:
+    """SIGINT, SIGTERM and SIGHUP cancel the job gracefully (the reporter still drains)."""
+    with trio.open_signal_receiver(*SIGNALS) as signals:
+        async for signum in signals:
+            received.append(signum)
+            scope.cancel()
+            return
+
+
+def _options(argv: Sequence[str] | None) -> Options:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.demo and args.url:
+        parser.error("--demo takes no URL")
+    if not args.demo and not args.url:
+        parser.error("a manifest URL is required (or --demo)")
+    if args.url and urlsplit(args.url).scheme not in ("http", "https"):
+        parser.error(f"not an http(s) URL: {args.url!r}")
+    return Options(
+        url=args.url or "",
+        output=args.output,
+        concurrency=args.concurrency,
+        retries=args.retries,
+        timeout=args.timeout,
+        mux=not args.no_mux,
+        force=args.force or (args.demo and args.output is None),
+        json=args.json,
+        demo=args.demo,
+    )
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    options = _options(argv)
+    reporter = Reporter(
+        Progress(),
+        lines=sys.stderr,
+        json_out=sys.stdout if options.json else None,
+        retries=options.retries,
+    )
+    if options.demo:
+        from .demo import run_demo
+
+        code = trio.run(run_demo, options, reporter, download)
+    else:
+        code = trio.run(download, options, reporter)
+    error = reporter.progress.error
+    if error and reporter.progress.manifest_url is None:
+        print(f"trioseg: error: {error}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    try:
+        code = run(argv)
+    except KeyboardInterrupt:
+        code = 128 + signal.SIGINT
+    sys.exit(code)

@@ -1,0 +1,300 @@
+"""The download engine: a trio nursery tree, job → stream → segment.
+
+One :class:`trio.CapacityLimiter` bounds the whole run.  Each stream task walks its
+segments in order and *acquires a slot before spawning* the segment task, so the number
+of live tasks stays near the concurrency whatever the stream's length, and each stream's
+init and first segment are the first requests it makes.  A segment task waiting out a
+retry delay gives its slot back.
+
+The engine never prints: it reports through ``emit`` (a trio memory channel's
+``send_nowait``, in practice) and returns a :class:`JobOutcome`.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+import trio
+
+from .errors import FetchError, HTTPStatusError, ManifestFetchError, MuxError, TriosegError
+from .events import (
+    Event,
+    JobFinished,
+    JobStarted,
+    MuxFinished,
+    MuxStarted,
+    Notice,
+    SegmentDone,
+    SegmentFailed,
+    SegmentRetry,
+    SegmentStarted,
+    Status,
+    StreamFinished,
+    StreamInfo,
+)
+from .fetch import Fetcher
+from .plan import Plan, SegmentRef, StreamPlan
+from .retry import RetryPolicy
+from .store import SegmentStore, safe_name
+
+__all__ = ["JobConfig", "JobOutcome", "fetch_manifest", "run_job", "stream_output_path"]
+
+Emit = Callable[[Event], None]
+
+
+@attrs.frozen
+class JobConfig:
+    output: Path
+    concurrency: int = 16
+    retry: RetryPolicy = RetryPolicy()
+    mux: bool = True
+    container: str = "mp4"
+    keep_segments: bool = False
+
+
+@attrs.frozen
+class JobOutcome:
+    status: Status
+    outputs: tuple[str, ...]
+    error: str | None = None
+
+
+def stream_output_path(output: Path, stream: StreamPlan) -> Path:
+    """The ``--no-mux`` file of one stream: ``movie.video-720p.mp4`` beside ``movie.mp4``."""
+    ext = ".m4a" if stream.kind == "audio" else ".mp4"
+    return output.with_name(f"{output.stem}.{stream.kind}-{safe_name(stream.id)}{ext}")
+
+
+def _all_segments(stream: StreamPlan) -> list[SegmentRef]:
+    return ([stream.init] if stream.init is not None else []) + list(stream.segments)
+
+
+@attrs.define
+class _Job:
+    plan: Plan
+    config: JobConfig
+    fetcher: Fetcher
+    emit: Emit
+    rng: random.Random
+    store: SegmentStore
+    limiter: trio.CapacityLimiter
+    failed: dict[str, int] = attrs.Factory(dict)
+    done: dict[str, int] = attrs.Factory(dict)
+
+    async def run_stream(self, stream: StreamPlan) -> None:
+        self.failed[stream.id] = 0
+        self.done[stream.id] = 0
+        async with trio.open_nursery() as nursery:
+            for index, segment in enumerate(_all_segments(stream)):
+                size = self.store.completed_size(stream.id, index)
+                if size is not None:
+                    self.done[stream.id] += 1
+                    self.emit(SegmentDone(stream.id, index, size, True, trio.current_time()))
+                    continue
+                token = object()
+                await self.limiter.acquire_on_behalf_of(token)
+                nursery.start_soon(self.run_segment, stream, index, segment, token)
+
+    async def run_segment(
+        self, stream: StreamPlan, index: int, segment: SegmentRef, token: object
+    ) -> None:
+        policy = self.config.retry
+        held = True
+        attempt = 0
+        try:
+            while True:
+                attempt += 1
+                url = segment.urls[(attempt - 1) % len(segment.urls)]
+                self.emit(SegmentStarted(stream.id, index, attempt, trio.current_time()))
+                try:
+                    with self.store.open_segment(stream.id, index) as sink:
+                        nbytes = await self.fetcher.fetch_to(
+                            url, sink, byte_range=segment.byte_range
+                        )
+                except FetchError as exc:
+                    if not self._should_retry(exc, attempt, segment):
+                        self.failed[stream.id] += 1
+                        self.emit(
+                            SegmentFailed(
+                                stream.id, index, url, str(exc), attempt, trio.current_time()
+                            )
+                        )
+                        return
+                    delay = policy.delay(exc, attempt, self.rng)
+                    self.emit(
+                        SegmentRetry(
+                            stream.id, index, url, attempt, str(exc), delay, trio.current_time()
+                        )
+                    )
+                    self.limiter.release_on_behalf_of(token)
+                    held = False
+                    await trio.sleep(delay)
+                    await self.limiter.acquire_on_behalf_of(token)
+                    held = True
+                    continue
+                self.done[stream.id] += 1
+                self.emit(SegmentDone(stream.id, index, nbytes, False, trio.current_time()))
+                return
+        finally:
+            if held:
+                self.limiter.release_on_behalf_of(token)
+
+    def _should_retry(self, exc: FetchError, attempt: int, segment: SegmentRef) -> bool:
+        if attempt > self.config.retry.retries:
+            return False
+        if exc.transient:
+            return True
+        # a permanent error on one BaseURL may not hold on the next alternative
+        return isinstance(exc, HTTPStatusError) and attempt < len(segment.urls)
+
+    async def finish(self) -> tuple[str, ...]:
+        """Assemble each stream's file and mux them; returns the paths written."""
+        config = self.config
+        outputs: list[str] = []
+        mux_inputs: list[tuple[Path, StreamPlan]] = []
+        for stream in self.plan.streams:
+            count = len(_all_segments(stream))
+            if config.mux:
+                dest = self.store.workdir / f"{safe_name(stream.id)}.mp4"
+            else:
+                dest = stream_output_path(config.output, stream)
+            await trio.to_thread.run_sync(self.store.assemble, stream.id, count, dest)
+            if config.mux:
+                mux_inputs.append((dest, stream))
+            else:
+                outputs.append(str(dest))
+                self.emit(StreamFinished(stream.id, str(dest), trio.current_time()))
+        if config.mux:
+            await self._mux(mux_inputs)
+            outputs.append(str(config.output))
+            for _, stream in mux_inputs:
+                self.emit(StreamFinished(stream.id, str(config.output), trio.current_time()))
+        if not config.keep_segments:
+            await trio.to_thread.run_sync(self.store.remove)
+        return tuple(outputs)
+
+    async def _mux(self, inputs: list[tuple[Path, StreamPlan]]) -> None:
+        from .mux import MuxInput, mux
+
+        output = self.config.output
+        part = output.with_name(output.name + ".part")
+        self.emit(MuxStarted(str(output), trio.current_time()))
+        job = functools.partial(
+            mux,
+            [MuxInput(path, stream.kind, stream.lang) for path, stream in inputs],
+            part,
+            container=self.config.container,
+        )
+        try:
+            result = await trio.to_thread.run_sync(job)
+            part.replace(output)
+        except OSError as exc:
+            part.unlink(missing_ok=True)
+            raise MuxError(f"cannot write {output}: {exc.strerror or exc}") from None
+        except BaseException:
+            part.unlink(missing_ok=True)
+            raise
+        self.emit(MuxFinished(str(output), result.duration, trio.current_time()))
+
+
+def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The error to report from a nursery's group: a lone error or the first of ours."""
+    matched, rest = group.split(TriosegError)
+    if matched is not None and rest is None:
+        first: BaseException = matched
+        while isinstance(first, BaseExceptionGroup):
+            first = first.exceptions[0]
+        return first
+    return group
+
+
+async def run_job(
+    plan: Plan,
+    config: JobConfig,
+    fetcher: Fetcher,
+    emit: Emit,
+    *,
+    rng: random.Random | None = None,
+) -> JobOutcome:
+    """Download every stream of ``plan`` and write the output.
+
+    Emits :class:`JobStarted` first and :class:`JobFinished` last (also when cancelled,
+    in which case the :class:`trio.Cancelled` propagates after it).
+    """
+    store = SegmentStore.for_output(config.output)
+    job = _Job(
+        plan,
+        config,
+        fetcher,
+        emit,
+        rng or random.Random(),
+        store,
+        trio.CapacityLimiter(config.concurrency),
+    )
+    infos = tuple(
+        StreamInfo(
+            s.id,
+            s.kind,
+            s.label,
+            len(_all_segments(s)),
+            None if config.mux else str(stream_output_path(config.output, s)),
+            s.init is not None,
+        )
+        for s in plan.streams
+    )
+    emit(JobStarted(plan.manifest_url, plan.title, infos, config.concurrency, trio.current_time()))
+    outcome = JobOutcome("cancelled", ())
+    try:
+        store.prepare([s.id for s in plan.streams])
+        try:
+            async with trio.open_nursery() as nursery:
+                for stream in plan.streams:
+                    nursery.start_soon(job.run_stream, stream)
+        except BaseExceptionGroup as group:
+            raise _unwrap(group) from None
+        total_failed = sum(job.failed.values())
+        if total_failed:
+            status: Status = "partial" if sum(job.done.values()) else "failed"
+            outcome = JobOutcome(
+                status,
+                (),
+                f"{total_failed} segment(s) failed; re-run the same command to retry them",
+            )
+        else:
+            outcome = JobOutcome("complete", await job.finish())
+    except TriosegError as exc:
+        outcome = JobOutcome("failed", (), str(exc))
+    finally:
+        emit(JobFinished(outcome.status, outcome.outputs, outcome.error, trio.current_time()))
+    return outcome
+
+
+async def fetch_manifest(
+    fetcher: Fetcher,
+    url: str,
+    policy: RetryPolicy,
+    *,
+    max_bytes: int,
+    emit: Emit | None = None,
+    rng: random.Random | None = None,
+) -> tuple[bytes, str]:
+    """GET the MPD with the same retry policy as segments; returns (body, final URL)."""
+    rng = rng or random.Random()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            fetched = await fetcher.fetch_bytes(url, max_bytes=max_bytes)
+        except FetchError as exc:
+            if not policy.should_retry(exc, attempt):
+                raise ManifestFetchError(f"cannot fetch manifest {url}: {exc}") from None
+            delay = policy.delay(exc, attempt, rng)
+            if emit is not None:
+                emit(Notice(f"manifest: {exc}; retry {attempt} in {delay:.1f} s"))
+            await trio.sleep(delay)
+            continue
+        return fetched.content, fetched.url

@@ -1,0 +1,151 @@
+"""Progress events: frozen values the engine sends on a trio memory channel.
+
+The engine never prints; the headless reporter, ``--json`` and the full-screen UI all
+fold these events with :class:`trioseg.progress.Progress`.  Each event class has a
+``name`` used as the ``"event"`` key of its JSON form.
+
+Segment indices count in download order within a stream: the init segment, when the
+stream has one, is index 0 and the media segments follow.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+import attrs
+
+__all__ = [
+    "Event",
+    "JobFinished",
+    "JobStarted",
+    "MuxFinished",
+    "MuxStarted",
+    "Notice",
+    "SegmentDone",
+    "SegmentFailed",
+    "SegmentRetry",
+    "SegmentStarted",
+    "Status",
+    "StreamFinished",
+    "StreamInfo",
+]
+
+Status = Literal["complete", "partial", "failed", "cancelled"]
+
+
+@attrs.frozen
+class StreamInfo:
+    id: str
+    kind: str
+    label: str
+    segments_total: int
+    path: str | None
+    has_init: bool = True
+
+
+@attrs.frozen
+class JobStarted:
+    name: ClassVar[str] = "start"
+    manifest_url: str
+    title: str | None
+    streams: tuple[StreamInfo, ...]
+    concurrency: int
+    at: float = 0.0
+
+
+@attrs.frozen
+class SegmentStarted:
+    name: ClassVar[str] = "segment_started"
+    stream: str
+    index: int
+    attempt: int
+    at: float = 0.0
+
+
+@attrs.frozen
+class SegmentDone:
+    name: ClassVar[str] = "segment_done"
+    stream: str
+    index: int
+    nbytes: int
+    #: True when the segment was already on disk from an earlier run
+    resumed: bool = False
+    at: float = 0.0
+
+
+@attrs.frozen
+class SegmentRetry:
+    name: ClassVar[str] = "retry"
+    stream: str
+    index: int
+    url: str
+    attempt: int
+    error: str
+    delay: float
+    at: float = 0.0
+
+
+@attrs.frozen
+class SegmentFailed:
+    name: ClassVar[str] = "segment_failed"
+    stream: str
+    index: int
+    url: str
+    error: str
+    attempts: int
+    at: float = 0.0
+
+
+@attrs.frozen
+class StreamFinished:
+    name: ClassVar[str] = "stream_finished"
+    stream: str
+    path: str | None
+    at: float = 0.0
+
+
+@attrs.frozen
+class MuxStarted:
+    name: ClassVar[str] = "mux_started"
+    output: str
+    at: float = 0.0
+
+
+@attrs.frozen
+class MuxFinished:
+    name: ClassVar[str] = "mux_finished"
+    output: str
+    duration: float | None
+    at: float = 0.0
+
+
+@attrs.frozen
+class Notice:
+    """A warning for the user (failover, skipped work, ...)."""
+
+    name: ClassVar[str] = "warning"
+    message: str
+    at: float = 0.0
+
+
+@attrs.frozen
+class JobFinished:
+    name: ClassVar[str] = "job_finished"
+    status: Status
+    outputs: tuple[str, ...]
+    error: str | None = None
+    at: float = 0.0
+
+
+Event = (
+    JobStarted
+    | SegmentStarted
+    | SegmentDone
+    | SegmentRetry
+    | SegmentFailed
+    | StreamFinished
+    | MuxStarted
+    | MuxFinished
+    | Notice
+    | JobFinished
+)

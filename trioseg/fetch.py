@@ -1,0 +1,193 @@
+"""HTTP fetching: the only module that imports httpx.
+
+Every httpx exception is translated into trioseg's own tree in :func:`_translate`, as
+httpx does with httpcore's, so the rest of trioseg never sees an httpx type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import BinaryIO, NoReturn
+
+import attrs
+import httpx
+import trio
+
+from . import __version__
+from .errors import FetchError, FetchTimeout, HTTPStatusError, TransportError, TruncatedBody
+from .plan import ByteRange
+from .retry import parse_retry_after
+
+__all__ = ["Fetched", "Fetcher", "open_fetcher"]
+
+USER_AGENT = f"trioseg/{__version__}"
+
+
+@attrs.frozen
+class Fetched:
+    content: bytes
+    #: the URL after redirects: relative references in the body resolve against it
+    url: str
+
+
+def _translate(exc: httpx.HTTPError, url: str) -> FetchError:
+    if isinstance(exc, httpx.TimeoutException):
+        return FetchTimeout(f"timed out ({type(exc).__name__})")
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return TransportError(f"protocol error: {exc}")
+    if isinstance(exc, httpx.TransportError):
+        detail = str(exc) or type(exc).__name__
+        return TransportError(f"connection error: {detail}")
+    if isinstance(exc, httpx.TooManyRedirects):
+        return FetchError("too many redirects")
+    return FetchError(f"{type(exc).__name__}: {exc}")
+
+
+def _status_error(response: httpx.Response, url: str) -> NoReturn:
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    raise HTTPStatusError(response.status_code, url, retry_after)
+
+
+class Fetcher:
+    """Fetches whole bodies or streams them into files, raising only :class:`FetchError`.
+
+    ``timeout`` is enforced here with trio's clock, per wait: for the response headers
+    and for each body chunk, so a stalled transfer is abandoned after ``timeout``
+    seconds without a byte, whatever the transport.
+    """
+
+    def __init__(self, client: httpx.AsyncClient, timeout: float) -> None:
+        self._client = client
+        self._timeout = timeout
+
+    @asynccontextmanager
+    async def _open(self, url: str, headers: dict[str, str]) -> AsyncIterator[httpx.Response]:
+        request = self._client.build_request("GET", url, headers=headers)
+        with trio.move_on_after(self._timeout) as scope:
+            response = await self._client.send(request, stream=True)
+        if scope.cancelled_caught:
+            raise FetchTimeout(f"no response for {self._timeout:g} s")
+        try:
+            yield response
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(self._timeout):
+                await response.aclose()
+
+    async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
+        chunks = response.aiter_bytes()
+        while True:
+            with trio.move_on_after(self._timeout) as scope:
+                try:
+                    chunk = await anext(chunks)
+                except StopAsyncIteration:
+                    return
+            if scope.cancelled_caught:
+                raise FetchTimeout(f"stalled: nothing received for {self._timeout:g} s")
+            yield chunk
+
+    async def fetch_bytes(self, url: str, *, max_bytes: int | None = None) -> Fetched:
+        """GET ``url`` into memory (manifests), refusing bodies over ``max_bytes``."""
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            async with self._open(url, {}) as response:
+                if response.status_code != 200:
+                    _status_error(response, url)
+                async for chunk in self._chunks(response):
+                    size += len(chunk)
+                    if max_bytes is not None and size > max_bytes:
+                        raise FetchError(f"body larger than {max_bytes} bytes")
+                    chunks.append(chunk)
+                return Fetched(b"".join(chunks), str(response.url))
+        except httpx.HTTPError as exc:
+            raise _translate(exc, url) from None
+
+    async def fetch_to(
+        self,
+        url: str,
+        sink: BinaryIO,
+        *,
+        byte_range: ByteRange | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+    ) -> int:
+        """Stream the body of ``url`` (or ``byte_range`` of it) into ``sink``.
+
+        Returns the number of bytes written.  A body shorter than its Content-Length (or
+        than the requested range) raises :class:`TruncatedBody`.
+        """
+        headers = {"accept-encoding": "identity"}
+        if byte_range is not None:
+            headers["range"] = byte_range.header()
+        written = 0
+        expected: int | None = None
+        limit: int | None = None
+        try:
+            async with self._open(url, headers) as response:
+                status = response.status_code
+                if status not in (200, 206) or (status == 206 and byte_range is None):
+                    _status_error(response, url)
+                length = response.headers.get("content-length")
+                expected = int(length) if length and length.isdigit() else None
+                skip = 0
+                if byte_range is not None:
+                    limit = byte_range.length
+                    if status == 200:
+                        # the server ignored Range: cut the range out of the full body
+                        skip = byte_range.first
+                async for chunk in self._chunks(response):
+                    if skip:
+                        if len(chunk) <= skip:
+                            skip -= len(chunk)
+                            continue
+                        chunk, skip = chunk[skip:], 0
+                    if limit is not None and written + len(chunk) > limit:
+                        chunk = chunk[: limit - written]
+                    if chunk:
+                        sink.write(chunk)
+                        written += len(chunk)
+                        if on_bytes is not None:
+                            on_bytes(len(chunk))
+                    if limit is not None and written >= limit:
+                        break
+                encoded = response.headers.get("content-encoding", "identity") != "identity"
+                received = response.num_bytes_downloaded if encoded else written
+        except httpx.HTTPError as exc:
+            if expected is not None and isinstance(exc, httpx.RemoteProtocolError):
+                raise TruncatedBody(written, expected) from None
+            raise _translate(exc, url) from None
+        if limit is None and expected is not None and received < expected:
+            raise TruncatedBody(received, expected)
+        if limit is not None and written < limit:
+            raise TruncatedBody(written, limit)
+        return written
+
+
+@asynccontextmanager
+async def open_fetcher(
+    *,
+    concurrency: int,
+    timeout: float,
+    headers: dict[str, str] | None = None,
+    verify: bool = True,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> AsyncIterator[Fetcher]:
+    """An httpx client whose pool matches the run's :class:`trio.CapacityLimiter`.
+
+    ``max_connections == max_keepalive_connections == concurrency``: a larger limiter
+    would queue inside httpx (PoolTimeout); a smaller keep-alive limit reconnects.
+    ``timeout`` bounds connecting and each read: a request that receives nothing for
+    that long is abandoned.
+    """
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    all_headers = {"user-agent": USER_AGENT, **(headers or {})}
+    async with httpx.AsyncClient(
+        limits=limits,
+        timeout=httpx.Timeout(timeout, pool=None),
+        headers=all_headers,
+        follow_redirects=True,
+        max_redirects=10,
+        verify=verify,
+        transport=transport,
+    ) as client:
+        yield Fetcher(client, timeout)

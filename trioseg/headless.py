@@ -1,0 +1,177 @@
+"""Plain output for CI, logs and pipes: human lines on stderr, ``--json`` lines on stdout.
+
+Both are folded from the engine's events by the same :class:`~trioseg.progress.Progress`
+reducer the full-screen UI uses.  Progress lines are throttled to about one per stream
+per ``interval`` seconds; warnings, failures and the summary are printed as they happen.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+import attrs
+import trio
+
+from .events import (
+    Event,
+    JobFinished,
+    JobStarted,
+    MuxFinished,
+    MuxStarted,
+    Notice,
+    SegmentDone,
+    SegmentFailed,
+    SegmentRetry,
+    StreamFinished,
+)
+from .progress import Progress, StreamState
+
+__all__ = ["Reporter", "format_bytes", "format_duration"]
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if abs(n) < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    s = int(seconds + 0.5)
+    h, rem = divmod(s, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _name(st: StreamState) -> str:
+    return f"{st.info.kind} {st.info.id}"
+
+
+@attrs.define
+class Reporter:
+    progress: Progress
+    lines: TextIO | None
+    json_out: TextIO | None
+    retries: int = 0
+    interval: float = 1.0
+    _last: dict[str, float] = attrs.Factory(dict)
+
+    async def consume(self, receive: trio.MemoryReceiveChannel[Event]) -> None:
+        async with receive:
+            async for event in receive:
+                self.handle(event)
+
+    def handle(self, event: Event) -> None:
+        self.progress.apply(event)
+        match event:
+            case JobStarted():
+                self._json(
+                    {
+                        "event": "start",
+                        "manifest": event.manifest_url,
+                        "title": event.title,
+                        "concurrency": event.concurrency,
+                        "streams": [attrs.asdict(s) for s in event.streams],
+                    }
+                )
+                self._line(f"downloading {event.manifest_url}")
+                for st in self.progress.streams.values():
+                    self._line(f"  {_name(st)}: {st.info.label} ({st.total} segments)")
+            case SegmentDone():
+                self._maybe_progress(event.stream, event.at)
+            case SegmentRetry():
+                self._json(_event_json(event))
+                st = self.progress.streams[event.stream]
+                self._line(
+                    f"warning: {_name(st)} segment {event.index}: {event.error}; "
+                    f"retry {event.attempt} of {self.retries} in {event.delay:.1f} s "
+                    f"({event.url})"
+                )
+            case SegmentFailed():
+                self._json(_event_json(event))
+                st = self.progress.streams[event.stream]
+                self._line(
+                    f"error: {_name(st)} segment {event.index} failed after "
+                    f"{event.attempts} attempt(s): {event.error} ({event.url})"
+                )
+            case Notice():
+                self._json(_event_json(event))
+                self._line(f"warning: {event.message}")
+            case MuxStarted():
+                self._json(_event_json(event))
+                self._line(f"muxing {event.output}")
+            case MuxFinished():
+                self._json(_event_json(event))
+            case StreamFinished():
+                pass
+            case JobFinished():
+                if self.progress.manifest_url is not None:
+                    for stream in self.progress.streams:
+                        self._print_progress(stream, event.at)
+                    self._summary()
+                self._json(self.progress.summary())
+            case _:
+                pass
+
+    def _maybe_progress(self, stream: str, now: float) -> None:
+        st = self.progress.streams[stream]
+        last = self._last.get(stream)
+        if last is None or now - last >= self.interval or st.done == st.total:
+            self._print_progress(stream, now)
+
+    def _print_progress(self, stream: str, now: float) -> None:
+        if self._last.get(stream) == -1.0:
+            return
+        st = self.progress.streams[stream]
+        self._last[stream] = -1.0 if st.done == st.total else now
+        speed = st.speed(now)
+        self._json(
+            {
+                "event": "progress",
+                "stream": st.info.id,
+                "segments_done": st.done,
+                "segments_total": st.total,
+                "failed": len(st.failed),
+                "bytes": st.bytes_done,
+                "speed": round(speed),
+            }
+        )
+        pct = 100.0 * st.done / st.total if st.total else 100.0
+        self._line(
+            f"{_name(st)}: {st.done}/{st.total} segments {pct:3.0f}%  "
+            f"{format_bytes(st.bytes_done)}  {format_bytes(speed)}/s  "
+            f"ETA {format_duration(st.eta(now))}"
+        )
+
+    def _summary(self) -> None:
+        p = self.progress
+        elapsed = p.elapsed()
+        rate = p.bytes_done / elapsed if elapsed > 0 else 0.0
+        done = sum(s.done for s in p.streams.values())
+        total = sum(s.total for s in p.streams.values())
+        self._line(
+            f"{p.status}: {done}/{total} segments, {format_bytes(p.bytes_done)} in "
+            f"{elapsed:.1f} s ({format_bytes(rate)}/s)"
+        )
+        for path in p.outputs:
+            self._line(f"  wrote {path}")
+        if p.error:
+            self._line(f"  {p.error}")
+
+    def _line(self, text: str) -> None:
+        if self.lines is not None:
+            print(text, file=self.lines, flush=True)
+
+    def _json(self, obj: dict[str, Any]) -> None:
+        if self.json_out is not None:
+            print(json.dumps(obj, separators=(",", ":")), file=self.json_out, flush=True)
+
+
+def _event_json(event: Event) -> dict[str, Any]:
+    data = attrs.asdict(event)
+    data.pop("at", None)
+    return {"event": event.name, **data}

@@ -1,0 +1,198 @@
+"""The progress reducer: folds events into per-stream state (pure).
+
+Every front end (headless lines, ``--json``, the full-screen UI) reads its numbers from
+here, so they always agree.  The state is a function of the *set* of events applied:
+each segment's state is decided by the latest of its events in (attempt, phase) order,
+not by arrival order, because trio schedules tasks in random order.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import Any, Literal
+
+import attrs
+
+from .events import (
+    Event,
+    JobFinished,
+    JobStarted,
+    MuxFinished,
+    MuxStarted,
+    Notice,
+    SegmentDone,
+    SegmentFailed,
+    SegmentRetry,
+    SegmentStarted,
+    Status,
+    StreamFinished,
+    StreamInfo,
+)
+
+__all__ = ["Progress", "SegmentState", "StreamState"]
+
+SegmentState = Literal["waiting", "in_flight", "retrying", "done", "failed"]
+
+#: seconds of history used for the speed estimate
+SPEED_WINDOW = 5.0
+
+_PHASE = {"in_flight": 0, "retrying": 1, "failed": 2, "done": 3}
+
+
+@attrs.define
+class StreamState:
+    info: StreamInfo
+    bytes_done: int = 0
+    done: int = 0
+    resumed: int = 0
+    path: str | None = None
+    finished: bool = False
+    #: index -> ((attempt, phase), state) for every segment that has started
+    segments: dict[int, tuple[tuple[int, int], SegmentState]] = attrs.Factory(dict)
+    failures: dict[int, SegmentFailed] = attrs.Factory(dict)
+    #: (at, nbytes) of completed downloads, sorted by time, for the speed window
+    history: list[tuple[float, int]] = attrs.Factory(list)
+
+    @property
+    def total(self) -> int:
+        return self.info.segments_total
+
+    def state_of(self, index: int) -> SegmentState:
+        entry = self.segments.get(index)
+        return "waiting" if entry is None else entry[1]
+
+    def count(self, state: SegmentState) -> int:
+        if state == "waiting":
+            return self.total - len(self.segments)
+        return sum(1 for _, s in self.segments.values() if s == state)
+
+    @property
+    def failed(self) -> list[SegmentFailed]:
+        return [self.failures[i] for i in sorted(self.failures) if self.state_of(i) == "failed"]
+
+    def speed(self, now: float) -> float:
+        """Bytes per second over the last :data:`SPEED_WINDOW` seconds before ``now``."""
+        if not self.history:
+            return 0.0
+        start = bisect.bisect_left(self.history, (now - SPEED_WINDOW, -1))
+        end = bisect.bisect_right(self.history, (now, 1 << 62))
+        window = sum(n for _, n in self.history[start:end])
+        span = min(SPEED_WINDOW, max(now - self.history[0][0], 1.0))
+        return window / span
+
+    def eta(self, now: float) -> float | None:
+        speed = self.speed(now)
+        fetched = self.done - self.resumed
+        if speed <= 0 or fetched <= 0:
+            return None
+        remaining = self.total - self.done - len(self.failed)
+        per_segment = self.bytes_done / max(self.done, 1)
+        return remaining * per_segment / speed
+
+    def _set(self, index: int, attempt: int, state: SegmentState) -> bool:
+        key = (attempt, _PHASE[state])
+        if state in ("done", "failed"):
+            key = (1 << 30, _PHASE[state])
+        old = self.segments.get(index)
+        if old is not None and old[0] >= key:
+            return False
+        self.segments[index] = (key, state)
+        return True
+
+
+@attrs.define
+class Progress:
+    """Everything a front end shows, folded from events."""
+
+    manifest_url: str | None = None
+    title: str | None = None
+    concurrency: int = 0
+    streams: dict[str, StreamState] = attrs.Factory(dict)
+    notices: list[str] = attrs.Factory(list)
+    retries: int = 0
+    started_at: float | None = None
+    finished_at: float | None = None
+    status: Status | None = None
+    outputs: tuple[str, ...] = ()
+    error: str | None = None
+    muxing: str | None = None
+    latest: float = 0.0
+
+    def apply(self, event: Event) -> None:
+        self.latest = max(self.latest, event.at)
+        match event:
+            case JobStarted():
+                self.manifest_url = event.manifest_url
+                self.title = event.title
+                self.concurrency = event.concurrency
+                self.started_at = event.at
+                for info in event.streams:
+                    self.streams.setdefault(info.id, StreamState(info, path=info.path))
+            case SegmentStarted():
+                self.streams[event.stream]._set(event.index, event.attempt, "in_flight")
+            case SegmentRetry():
+                self.retries += 1
+                self.streams[event.stream]._set(event.index, event.attempt, "retrying")
+            case SegmentFailed():
+                st = self.streams[event.stream]
+                st.failures[event.index] = event
+                st._set(event.index, event.attempts, "failed")
+            case SegmentDone():
+                st = self.streams[event.stream]
+                if st._set(event.index, 0, "done"):
+                    st.done += 1
+                    st.bytes_done += event.nbytes
+                    if event.resumed:
+                        st.resumed += 1
+                    else:
+                        bisect.insort(st.history, (event.at, event.nbytes))
+            case StreamFinished():
+                st = self.streams[event.stream]
+                st.finished = True
+                st.path = event.path
+            case MuxStarted():
+                self.muxing = event.output
+            case MuxFinished():
+                self.muxing = None
+            case Notice():
+                self.notices.append(event.message)
+            case JobFinished():
+                self.status = event.status
+                self.outputs = event.outputs
+                self.error = event.error
+                self.finished_at = event.at
+
+    @property
+    def bytes_done(self) -> int:
+        return sum(s.bytes_done for s in self.streams.values())
+
+    def elapsed(self) -> float:
+        if self.started_at is None:
+            return 0.0
+        end = self.finished_at if self.finished_at is not None else self.latest
+        return max(0.0, end - self.started_at)
+
+    def summary(self) -> dict[str, Any]:
+        """The ``finished`` object of the JSON output contract."""
+        return {
+            "event": "finished",
+            "status": self.status or "failed",
+            "outputs": list(self.outputs),
+            "error": self.error,
+            "elapsed": round(self.elapsed(), 3),
+            "bytes": self.bytes_done,
+            "streams": [
+                {
+                    "id": st.info.id,
+                    "kind": st.info.kind,
+                    "path": st.path,
+                    "segments_total": st.total,
+                    "segments_done": st.done,
+                    "failed": [
+                        {"index": f.index, "url": f.url, "error": f.error, "attempts": f.attempts}
+                        for f in st.failed
+                    ],
+                }
+                for st in self.streams.values()
+            ],
+        }
