@@ -204,6 +204,8 @@ async def test_failover_to_the_next_base_url(tmp_path: Path, autojump_clock: obj
     events, status = await run(tmp_path, plan, handler)
     assert status == "complete"
     assert hosts.count("a.test") == 2 and hosts.count("b.test") == 2
+    retried = {e.url for e in events if isinstance(e, SegmentRetry)}
+    assert retried == {"http://a.test/s1", "http://a.test/s2"}
 
 
 @pytest.mark.trio

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -32,6 +33,8 @@ __all__ = ["build_parser", "main", "run"]
 EXIT_OK = 0
 EXIT_DOWNLOAD_FAILED = 1
 EXIT_USAGE = 2
+#: the manifest is retried less than segments: nothing can start without it
+MANIFEST_RETRIES = 3
 #: exit status for a run stopped by a signal: 128 + the signal number
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -192,11 +195,15 @@ async def _download(options: Options, fetcher: Fetcher, emit: Emit) -> JobOutcom
     policy = RetryPolicy(retries=options.retries)
     limits = ManifestLimits()
     body, final_url = await fetch_manifest(
-        fetcher, options.url, policy, max_bytes=limits.max_bytes, emit=emit
+        fetcher,
+        options.url,
+        attrs.evolve(policy, retries=min(policy.retries, MANIFEST_RETRIES)),
+        max_bytes=limits.max_bytes,
+        emit=emit,
     )
     manifest = parse_mpd(body, final_url, limits=limits)
     plan = select_default(manifest)
-    output = options.output or _default_output(manifest.title, final_url)
+    output = Path(os.path.abspath(options.output or _default_output(manifest.title, final_url)))
     config = JobConfig(
         output=output, concurrency=options.concurrency, retry=policy, mux=options.mux
     )

@@ -50,7 +50,7 @@ Emit = Callable[[Event], None]
 class JobConfig:
     output: Path
     concurrency: int = 16
-    retry: RetryPolicy = RetryPolicy()
+    retry: RetryPolicy = attrs.Factory(RetryPolicy)
     mux: bool = True
     container: str = "mp4"
     keep_segments: bool = False

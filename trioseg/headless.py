@@ -155,7 +155,7 @@ class Reporter:
         total = sum(s.total for s in p.streams.values())
         self._line(
             f"{p.status}: {done}/{total} segments, {format_bytes(p.bytes_done)} in "
-            f"{elapsed:.1f} s ({format_bytes(rate)}/s)"
+            f"{elapsed:.2f} s ({format_bytes(rate)}/s)"
         )
         for path in p.outputs:
             self._line(f"  wrote {path}")

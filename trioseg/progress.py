@@ -47,6 +47,7 @@ class StreamState:
     resumed: int = 0
     path: str | None = None
     finished: bool = False
+    started_at: float = 0.0
     #: index -> ((attempt, phase), state) for every segment that has started
     segments: dict[int, tuple[tuple[int, int], SegmentState]] = attrs.Factory(dict)
     failures: dict[int, SegmentFailed] = attrs.Factory(dict)
@@ -77,7 +78,7 @@ class StreamState:
         start = bisect.bisect_left(self.history, (now - SPEED_WINDOW, -1))
         end = bisect.bisect_right(self.history, (now, 1 << 62))
         window = sum(n for _, n in self.history[start:end])
-        span = min(SPEED_WINDOW, max(now - self.history[0][0], 1.0))
+        span = min(SPEED_WINDOW, max(now - self.started_at, 0.1))
         return window / span
 
     def eta(self, now: float) -> float | None:
@@ -127,7 +128,9 @@ class Progress:
                 self.concurrency = event.concurrency
                 self.started_at = event.at
                 for info in event.streams:
-                    self.streams.setdefault(info.id, StreamState(info, path=info.path))
+                    self.streams.setdefault(
+                        info.id, StreamState(info, path=info.path, started_at=event.at)
+                    )
             case SegmentStarted():
                 self.streams[event.stream]._set(event.index, event.attempt, "in_flight")
             case SegmentRetry():
