@@ -31,3 +31,17 @@ def typecheck(session: nox.Session) -> None:
 def demo(session: nox.Session) -> None:
     session.install(".")
     session.run("trioseg", "--demo", "--headless", *session.posargs)
+
+
+@nox.session
+def screenshots(session: nox.Session) -> None:
+    """Regenerate screenshots/ (SVG) from scripted events."""
+    session.install("-e", ".[test]")
+    session.run("python", "tests/make_screenshots.py", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against a local origin; writes the results table the README links to."""
+    session.install("-e", ".[test]")
+    session.run("python", "tests/bench/run.py", *session.posargs)

@@ -331,3 +331,80 @@ async def test_rerun_resumes_without_refetching(tmp_path: Path, autojump_clock: 
     assert resumed == {0, 1, 3}
     assert output(tmp_path, plan).read_bytes() == expected_file(plan)
     assert not (tmp_path / ".out.mp4.trioseg").exists()
+
+
+@pytest.mark.trio
+async def test_pause_stops_new_segments_and_resume_continues(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    from trioseg.engine import JobControl
+    from trioseg.events import JobPaused
+
+    starts: list[float] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        starts.append(trio.current_time())
+        await trio.sleep(1)
+        return ok(request)
+
+    plan = make_plan(7)
+    events: list[Event] = []
+    control = JobControl()
+    config = JobConfig(output=tmp_path / "out.mp4", concurrency=2, mux=False)
+
+    async def pilot() -> None:
+        await trio.sleep(1.5)
+        control.set_paused(True)
+        await trio.sleep(10)
+        control.set_paused(False)
+
+    t0 = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(pilot)
+        async with open_fetcher(
+            concurrency=2, timeout=100, transport=httpx.MockTransport(handler)
+        ) as fetcher:
+            outcome = await run_job(plan, config, fetcher, events.append, control=control)
+    assert outcome.status == "complete"
+    # two at t=0, two at t=1; paused at 1.5 until 11.5: nothing starts in between
+    assert [t - t0 for t in starts] == [0, 0, 1, 1, 11.5, 11.5, 12.5, 12.5]
+    assert [e.paused for e in events if isinstance(e, JobPaused)] == [True, False]
+
+
+@pytest.mark.trio
+async def test_retry_failed_now_requeues_with_a_fresh_budget(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    from trioseg.engine import JobControl
+
+    broken = True
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/s1" and broken:
+            return httpx.Response(404)
+        await trio.sleep(1)
+        return ok(request)
+
+    plan = make_plan(8)
+    events: list[Event] = []
+    control = JobControl()
+    config = JobConfig(output=tmp_path / "out.mp4", concurrency=1, mux=False)
+
+    async def pilot() -> None:
+        nonlocal broken
+        await trio.sleep(3.5)
+        assert any(isinstance(e, SegmentFailed) for e in events)
+        broken = False
+        assert control.retry_failed() == 1
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(pilot)
+        async with open_fetcher(
+            concurrency=1, timeout=100, transport=httpx.MockTransport(handler)
+        ) as fetcher:
+            outcome = await run_job(plan, config, fetcher, events.append, control=control)
+    assert outcome.status == "complete"
+    restarted = [e for e in events if isinstance(e, SegmentStarted) and e.index == 1]
+    assert [e.attempt for e in restarted] == [1, 2]
+    assert control.retry_failed() == 0
+    assert output(tmp_path, plan).read_bytes() == expected_file(plan)

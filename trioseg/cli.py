@@ -9,14 +9,22 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, Protocol
 from urllib.parse import urlsplit
 
 import attrs
 import trio
 
 from . import __version__
-from .engine import Emit, JobConfig, JobOutcome, fetch_manifest, run_job, stream_output_path
+from .engine import (
+    Emit,
+    JobConfig,
+    JobControl,
+    JobOutcome,
+    fetch_manifest,
+    run_job,
+    stream_output_path,
+)
 from .errors import TriosegError, UsageError
 from .events import Event, JobFinished, Status
 from .fetch import Fetcher, open_fetcher
@@ -191,7 +199,15 @@ def _check_outputs(plan: Plan, config: JobConfig, force: bool) -> None:
         ) from None
 
 
-async def _download(options: Options, fetcher: Fetcher, emit: Emit) -> JobOutcome:
+class EventConsumer(Protocol):
+    """A front end: folds the job's events until the channel closes."""
+
+    async def consume(self, receive: trio.MemoryReceiveChannel[Event]) -> None: ...
+
+
+async def _download(
+    options: Options, fetcher: Fetcher, emit: Emit, control: JobControl
+) -> JobOutcome:
     policy = RetryPolicy(retries=options.retries)
     limits = ManifestLimits()
     body, final_url = await fetch_manifest(
@@ -208,13 +224,23 @@ async def _download(options: Options, fetcher: Fetcher, emit: Emit) -> JobOutcom
         output=output, concurrency=options.concurrency, retry=policy, mux=options.mux
     )
     _check_outputs(plan, config, options.force)
-    return await run_job(plan, config, fetcher, emit)
+    return await run_job(plan, config, fetcher, emit, control=control)
 
 
-async def download(options: Options, reporter: Reporter) -> int:
-    """Fetch, plan and download one manifest, reporting to ``reporter``; the exit code."""
+async def download(
+    options: Options,
+    consumer: EventConsumer,
+    control: JobControl | None = None,
+    *,
+    watch_signals: bool = True,
+) -> int:
+    """Fetch, plan and download one manifest, reporting to ``consumer``; the exit code.
+
+    SIGINT, SIGTERM and SIGHUP cancel the job gracefully when ``watch_signals`` (a front
+    end that handles signals itself calls ``control.cancel(signum)`` instead).
+    """
+    control = control or JobControl()
     send, receive = trio.open_memory_channel[Event](math.inf)
-    signals: list[int] = []
     finished: list[JobFinished] = []
 
     def emit(event: Event) -> None:
@@ -222,42 +248,41 @@ async def download(options: Options, reporter: Reporter) -> int:
             finished.append(event)
         send.send_nowait(event)
 
+    control.emit = emit
     error: TriosegError | None = None
     outcome: JobOutcome | None = None
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(reporter.consume, receive)
+        nursery.start_soon(consumer.consume, receive)
         with send:
             async with trio.open_nursery() as watcher:
-                job_scope = trio.CancelScope()
-                watcher.start_soon(_watch_signals, job_scope, signals)
-                with job_scope:
+                if watch_signals:
+                    watcher.start_soon(_watch_signals, control)
+                with control.scope:
                     try:
                         async with open_fetcher(
                             concurrency=options.concurrency, timeout=options.timeout
                         ) as fetcher:
-                            outcome = await _download(options, fetcher, emit)
+                            outcome = await _download(options, fetcher, emit, control)
                     except TriosegError as exc:
                         error = exc
                 watcher.cancel_scope.cancel()
             if not finished:
-                status: Status = "cancelled" if job_scope.cancelled_caught else "failed"
+                cancelled = control.scope.cancelled_caught
+                status: Status = "cancelled" if cancelled else "failed"
                 emit(JobFinished(status, (), str(error) if error else None, trio.current_time()))
-    if signals:
-        return 128 + signals[0]
-    if job_scope.cancelled_caught:
-        return 128 + signal.SIGINT
+    if control.scope.cancelled_caught or control.signal is not None:
+        return 128 + (control.signal or signal.SIGINT)
     if error is not None:
         return error.exit_code
     assert outcome is not None
     return EXIT_OK if outcome.status == "complete" else EXIT_DOWNLOAD_FAILED
 
 
-async def _watch_signals(scope: trio.CancelScope, received: list[int]) -> None:
-    """SIGINT, SIGTERM and SIGHUP cancel the job gracefully (the reporter still drains)."""
+async def _watch_signals(control: JobControl) -> None:
+    """SIGINT, SIGTERM and SIGHUP cancel the job gracefully (the consumer still drains)."""
     with trio.open_signal_receiver(*SIGNALS) as signals:
         async for signum in signals:
-            received.append(signum)
-            scope.cancel()
+            control.cancel(signum)
             return
 
 

@@ -24,6 +24,7 @@ from .errors import FetchError, HTTPStatusError, ManifestFetchError, MuxError, T
 from .events import (
     Event,
     JobFinished,
+    JobPaused,
     JobStarted,
     MuxFinished,
     MuxStarted,
@@ -41,7 +42,14 @@ from .plan import Plan, SegmentRef, StreamPlan
 from .retry import RetryPolicy
 from .store import SegmentStore, safe_name
 
-__all__ = ["JobConfig", "JobOutcome", "fetch_manifest", "run_job", "stream_output_path"]
+__all__ = [
+    "JobConfig",
+    "JobControl",
+    "JobOutcome",
+    "fetch_manifest",
+    "run_job",
+    "stream_output_path",
+]
 
 Emit = Callable[[Event], None]
 
@@ -73,6 +81,59 @@ def _all_segments(stream: StreamPlan) -> list[SegmentRef]:
     return ([stream.init] if stream.init is not None else []) + list(stream.segments)
 
 
+@attrs.define(eq=False)
+class JobControl:
+    """Commands from a front end to a running job.  Call its methods in trio's thread
+    (from a trio task, or through ``TrioToken.run_sync_soon`` in guest mode)."""
+
+    emit: Emit | None = None
+    paused: bool = False
+    #: the signal that cancelled the job, if one did
+    signal: int | None = None
+    _running: trio.Event = attrs.Factory(trio.Event)
+    _scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
+    _retry: Callable[[], int] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        self._running.set()
+
+    @property
+    def scope(self) -> trio.CancelScope:
+        """The cancel scope the job runs in."""
+        return self._scope
+
+    def cancel(self, signum: int | None = None) -> None:
+        """Stop the job gracefully: in-flight segments are abandoned, none is lost."""
+        if self.signal is None:
+            self.signal = signum
+        self._scope.cancel()
+
+    def set_paused(self, paused: bool) -> None:
+        """Pause (no new segment starts; in-flight ones finish) or resume fetching."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if paused:
+            self._running = trio.Event()
+        else:
+            self._running.set()
+        if self.emit is not None:
+            self.emit(JobPaused(paused, trio.current_time()))
+
+    def toggle_pause(self) -> None:
+        self.set_paused(not self.paused)
+
+    async def wait_running(self) -> None:
+        await self._running.wait()
+
+    def retry_failed(self) -> int:
+        """Retry every failed segment now, with a fresh retry budget.
+
+        Returns how many were queued: 0 when none failed or the job has stopped fetching.
+        """
+        return self._retry() if self._retry is not None else 0
+
+
 @attrs.define
 class _Job:
     plan: Plan
@@ -82,33 +143,66 @@ class _Job:
     rng: random.Random
     store: SegmentStore
     limiter: trio.CapacityLimiter
-    failed: dict[str, int] = attrs.Factory(dict)
-    done: dict[str, int] = attrs.Factory(dict)
+    control: JobControl
+    failed: dict[tuple[str, int], tuple[StreamPlan, SegmentRef, int]] = attrs.Factory(dict)
+    done: int = 0
+    work: trio.Nursery | None = None
 
     async def run_stream(self, stream: StreamPlan) -> None:
-        self.failed[stream.id] = 0
-        self.done[stream.id] = 0
         async with trio.open_nursery() as nursery:
             for index, segment in enumerate(_all_segments(stream)):
                 size = self.store.completed_size(stream.id, index)
                 if size is not None:
-                    self.done[stream.id] += 1
+                    self.done += 1
                     self.emit(SegmentDone(stream.id, index, size, True, trio.current_time()))
                     continue
                 token = object()
-                await self.limiter.acquire_on_behalf_of(token)
-                nursery.start_soon(self.run_segment, stream, index, segment, token)
+                await self._acquire(token)
+                nursery.start_soon(self.run_segment, stream, index, segment, token, 1)
+
+    def retry_failed(self) -> int:
+        if self.work is None:
+            return 0
+        queued = list(self.failed.values())
+        self.failed.clear()
+        for stream, segment, attempts in queued:
+            index = next(i for i, s in enumerate(_all_segments(stream)) if s is segment)
+            self.work.start_soon(self.rerun_segment, stream, index, segment, attempts + 1)
+        return len(queued)
+
+    async def rerun_segment(
+        self, stream: StreamPlan, index: int, segment: SegmentRef, first_attempt: int
+    ) -> None:
+        token = object()
+        await self._acquire(token)
+        await self.run_segment(stream, index, segment, token, first_attempt)
+
+    async def _acquire(self, token: object) -> None:
+        """Take a slot of the run's limiter, never while the job is paused."""
+        while True:
+            await self.control.wait_running()
+            await self.limiter.acquire_on_behalf_of(token)
+            if not self.control.paused:
+                return
+            self.limiter.release_on_behalf_of(token)
 
     async def run_segment(
-        self, stream: StreamPlan, index: int, segment: SegmentRef, token: object
+        self,
+        stream: StreamPlan,
+        index: int,
+        segment: SegmentRef,
+        token: object,
+        first_attempt: int,
     ) -> None:
+        """Fetch one segment with retries; the caller has acquired ``token``'s slot."""
         policy = self.config.retry
         held = True
-        attempt = 0
+        attempt = first_attempt - 1
         try:
             while True:
                 attempt += 1
-                url = segment.urls[(attempt - 1) % len(segment.urls)]
+                tries = attempt - first_attempt + 1
+                url = segment.urls[(tries - 1) % len(segment.urls)]
                 self.emit(SegmentStarted(stream.id, index, attempt, trio.current_time()))
                 try:
                     with self.store.open_segment(stream.id, index) as sink:
@@ -116,15 +210,15 @@ class _Job:
                             url, sink, byte_range=segment.byte_range
                         )
                 except FetchError as exc:
-                    if not self._should_retry(exc, attempt, segment):
-                        self.failed[stream.id] += 1
+                    if not self._should_retry(exc, tries, segment):
+                        self.failed[stream.id, index] = (stream, segment, attempt)
                         self.emit(
                             SegmentFailed(
                                 stream.id, index, url, str(exc), attempt, trio.current_time()
                             )
                         )
                         return
-                    delay = policy.delay(exc, attempt, self.rng)
+                    delay = policy.delay(exc, tries, self.rng)
                     self.emit(
                         SegmentRetry(
                             stream.id, index, url, attempt, str(exc), delay, trio.current_time()
@@ -133,10 +227,10 @@ class _Job:
                     self.limiter.release_on_behalf_of(token)
                     held = False
                     await trio.sleep(delay)
-                    await self.limiter.acquire_on_behalf_of(token)
+                    await self._acquire(token)
                     held = True
                     continue
-                self.done[stream.id] += 1
+                self.done += 1
                 self.emit(SegmentDone(stream.id, index, nbytes, False, trio.current_time()))
                 return
         finally:
@@ -219,6 +313,7 @@ async def run_job(
     emit: Emit,
     *,
     rng: random.Random | None = None,
+    control: JobControl | None = None,
 ) -> JobOutcome:
     """Download every stream of ``plan`` and write the output.
 
@@ -226,6 +321,7 @@ async def run_job(
     in which case the :class:`trio.Cancelled` propagates after it).
     """
     store = SegmentStore.for_output(config.output)
+    control = control or JobControl()
     job = _Job(
         plan,
         config,
@@ -234,6 +330,7 @@ async def run_job(
         rng or random.Random(),
         store,
         trio.CapacityLimiter(config.concurrency),
+        control,
     )
     infos = tuple(
         StreamInfo(
@@ -250,15 +347,21 @@ async def run_job(
     outcome = JobOutcome("cancelled", ())
     try:
         store.prepare([s.id for s in plan.streams])
+        control.emit = emit
+        control._retry = job.retry_failed
         try:
             async with trio.open_nursery() as nursery:
+                job.work = nursery
                 for stream in plan.streams:
                     nursery.start_soon(job.run_stream, stream)
         except BaseExceptionGroup as group:
             raise _unwrap(group) from None
-        total_failed = sum(job.failed.values())
+        finally:
+            job.work = None
+            control._retry = None
+        total_failed = len(job.failed)
         if total_failed:
-            status: Status = "partial" if sum(job.done.values()) else "failed"
+            status: Status = "partial" if job.done else "failed"
             outcome = JobOutcome(
                 status,
                 (),

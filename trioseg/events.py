@@ -17,6 +17,7 @@ import attrs
 __all__ = [
     "Event",
     "JobFinished",
+    "JobPaused",
     "JobStarted",
     "MuxFinished",
     "MuxStarted",
@@ -129,6 +130,15 @@ class Notice:
 
 
 @attrs.frozen
+class JobPaused:
+    """Fetching was paused (no new segment starts) or resumed."""
+
+    name: ClassVar[str] = "paused"
+    paused: bool
+    at: float = 0.0
+
+
+@attrs.frozen
 class JobFinished:
     name: ClassVar[str] = "job_finished"
     status: Status
@@ -147,5 +157,6 @@ Event = (
     | MuxStarted
     | MuxFinished
     | Notice
+    | JobPaused
     | JobFinished
 )

@@ -16,6 +16,7 @@ import attrs
 from .events import (
     Event,
     JobFinished,
+    JobPaused,
     JobStarted,
     MuxFinished,
     MuxStarted,
@@ -92,7 +93,8 @@ class StreamState:
 
     def _set(self, index: int, attempt: int, state: SegmentState) -> bool:
         key = (attempt, _PHASE[state])
-        if state in ("done", "failed"):
+        if state == "done":
+            # final: a completed segment is never fetched again
             key = (1 << 30, _PHASE[state])
         old = self.segments.get(index)
         if old is not None and old[0] >= key:
@@ -117,6 +119,7 @@ class Progress:
     outputs: tuple[str, ...] = ()
     error: str | None = None
     muxing: str | None = None
+    paused: bool = False
     latest: float = 0.0
 
     def apply(self, event: Event) -> None:
@@ -153,6 +156,8 @@ class Progress:
                 st = self.streams[event.stream]
                 st.finished = True
                 st.path = event.path
+            case JobPaused():
+                self.paused = event.paused
             case MuxStarted():
                 self.muxing = event.output
             case MuxFinished():
