@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn, Protocol
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import attrs
@@ -26,7 +27,7 @@ from .engine import (
     stream_output_path,
 )
 from .errors import TriosegError, UsageError
-from .events import Event, JobFinished, Status
+from .events import Event, EventConsumer, JobFinished, Status
 from .fetch import Fetcher, open_fetcher
 from .headless import Reporter
 from .mpd import ManifestLimits, parse_mpd
@@ -173,6 +174,7 @@ class Options:
     force: bool
     json: bool
     demo: bool = False
+    headless: bool = False
 
 
 def _default_output(title: str | None, manifest_url: str) -> Path:
@@ -197,12 +199,6 @@ def _check_outputs(plan: Plan, config: JobConfig, force: bool) -> None:
         raise UsageError(
             f"cannot create folder {config.output.parent}: {exc.strerror or exc}"
         ) from None
-
-
-class EventConsumer(Protocol):
-    """A front end: folds the job's events until the channel closes."""
-
-    async def consume(self, receive: trio.MemoryReceiveChannel[Event]) -> None: ...
 
 
 async def _download(
@@ -305,28 +301,62 @@ def _options(argv: Sequence[str] | None) -> Options:
         force=args.force or (args.demo and args.output is None),
         json=args.json,
         demo=args.demo,
+        headless=args.headless,
+    )
+
+
+def use_plain_output(options: Options) -> bool:
+    """Plain lines unless a person is watching a capable terminal."""
+    return (
+        options.headless
+        or options.json
+        or not sys.stderr.isatty()
+        or os.environ.get("TERM", "") in ("", "dumb")
     )
 
 
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     options = _options(argv)
+    if not use_plain_output(options):
+        from .ui import run_ui
+
+        return run_ui(functools.partial(_interactive_job, options))
     reporter = Reporter(
         Progress(),
         lines=sys.stderr,
         json_out=sys.stdout if options.json else None,
         retries=options.retries,
     )
-    if options.demo:
-        from .demo import run_demo
-
-        code = trio.run(run_demo, options, reporter, download)
-    else:
-        code = trio.run(download, options, reporter)
+    code = trio.run(_plain_job, options, reporter)
     error = reporter.progress.error
     if error and reporter.progress.manifest_url is None:
         print(f"trioseg: error: {error}", file=sys.stderr)
     return code
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+async def _plain_job(options: Options, reporter: Reporter) -> int:
+    if options.demo:
+        from .demo import run_demo
+
+        return await run_demo(options, functools.partial(download, consumer=reporter), _say)
+    return await download(options, reporter)
+
+
+async def _interactive_job(
+    options: Options, consumer: EventConsumer, control: JobControl, say: Callable[[str], None]
+) -> int:
+    """The job as the full-screen UI runs it: its consumer and control, no signal watcher."""
+    job = functools.partial(download, consumer=consumer, control=control, watch_signals=False)
+    if options.demo:
+        from .demo import run_demo
+
+        return await run_demo(options, job, say)
+    return await job(options)
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

@@ -8,7 +8,7 @@ and downloaded by the real engine, exactly as a remote one would be.
 from __future__ import annotations
 
 import functools
-import sys
+import os
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,17 +22,20 @@ from .origin import open_origin
 
 if TYPE_CHECKING:
     from .cli import Options
-    from .headless import Reporter
 
 __all__ = ["DEMO_OUTPUT", "run_demo"]
 
 DEMO_OUTPUT = Path("trioseg-demo.mp4")
 
-Download = Callable[["Options", "Reporter"], Awaitable[int]]
+Download = Callable[["Options"], Awaitable[int]]
 
 
-async def run_demo(options: Options, reporter: Reporter, download: Download) -> int:
-    """Make the demo presentation, serve it, download it; returns the exit code."""
+async def run_demo(options: Options, download: Download, say: Callable[[str], None]) -> int:
+    """Make the demo presentation, serve it, download it; returns the exit code.
+
+    ``download`` runs the real download of the given options; ``say`` shows a line to
+    the user.
+    """
     with tempfile.TemporaryDirectory(prefix="trioseg-demo-") as tmp:
         make = functools.partial(
             make_dash,
@@ -45,11 +48,9 @@ async def run_demo(options: Options, reporter: Reporter, download: Download) -> 
         content = await trio.to_thread.run_sync(make)
         async with open_origin(content.root) as origin:
             url = origin.url(content.manifest.relative_to(content.root).as_posix())
-            print(f"demo: serving a DASH presentation at {url}", file=sys.stderr)
-            demo_options = attrs.evolve(options, url=url, output=options.output or DEMO_OUTPUT)
-            code = await download(demo_options, reporter)
-    outputs = reporter.progress.outputs
-    if code == 0 and outputs:
-        shown = ", ".join(str(Path(p).resolve()) for p in outputs)
-        print(f"demo: done; play {shown}", file=sys.stderr)
+            say(f"demo: serving a DASH presentation at {url}")
+            output = Path(os.path.abspath(options.output or DEMO_OUTPUT))
+            code = await download(attrs.evolve(options, url=url, output=output))
+    if code == 0:
+        say(f"demo: done; play {output}")
     return code

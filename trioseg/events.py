@@ -10,12 +10,16 @@ stream has one, is index 0 and the media segments follow.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 import attrs
 
+if TYPE_CHECKING:
+    import trio
+
 __all__ = [
     "Event",
+    "EventConsumer",
     "JobFinished",
     "JobPaused",
     "JobStarted",
@@ -160,3 +164,9 @@ Event = (
     | JobPaused
     | JobFinished
 )
+
+
+class EventConsumer(Protocol):
+    """A front end: folds a job's events until the channel is closed."""
+
+    async def consume(self, receive: trio.MemoryReceiveChannel[Event]) -> None: ...

@@ -27,7 +27,7 @@ from .events import (
 )
 from .progress import Progress, StreamState
 
-__all__ = ["Reporter", "format_bytes", "format_duration"]
+__all__ = ["Reporter", "format_bytes", "format_duration", "summary_lines"]
 
 
 def format_bytes(n: float) -> str:
@@ -148,19 +148,8 @@ class Reporter:
         )
 
     def _summary(self) -> None:
-        p = self.progress
-        elapsed = p.elapsed()
-        rate = p.bytes_done / elapsed if elapsed > 0 else 0.0
-        done = sum(s.done for s in p.streams.values())
-        total = sum(s.total for s in p.streams.values())
-        self._line(
-            f"{p.status}: {done}/{total} segments, {format_bytes(p.bytes_done)} in "
-            f"{elapsed:.2f} s ({format_bytes(rate)}/s)"
-        )
-        for path in p.outputs:
-            self._line(f"  wrote {path}")
-        if p.error:
-            self._line(f"  {p.error}")
+        for line in summary_lines(self.progress):
+            self._line(line)
 
     def _line(self, text: str) -> None:
         if self.lines is not None:
@@ -169,6 +158,22 @@ class Reporter:
     def _json(self, obj: dict[str, Any]) -> None:
         if self.json_out is not None:
             print(json.dumps(obj, separators=(",", ":")), file=self.json_out, flush=True)
+
+
+def summary_lines(progress: Progress) -> list[str]:
+    """The end-of-run summary shown by every front end (status, outputs, time, speed)."""
+    elapsed = progress.elapsed()
+    rate = progress.bytes_done / elapsed if elapsed > 0 else 0.0
+    done = sum(s.done for s in progress.streams.values())
+    total = sum(s.total for s in progress.streams.values())
+    lines = [
+        f"{progress.status}: {done}/{total} segments, {format_bytes(progress.bytes_done)} in "
+        f"{elapsed:.2f} s ({format_bytes(rate)}/s)"
+    ]
+    lines += [f"  wrote {path}" for path in progress.outputs]
+    if progress.error:
+        lines.append(f"  {progress.error}")
+    return lines
 
 
 def _event_json(event: Event) -> dict[str, Any]:
