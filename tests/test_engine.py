@@ -408,3 +408,66 @@ async def test_retry_failed_now_requeues_with_a_fresh_budget(
     assert [e.attempt for e in restarted] == [1, 2]
     assert control.retry_failed() == 0
     assert output(tmp_path, plan).read_bytes() == expected_file(plan)
+
+
+@pytest.mark.trio
+async def test_throttled_host_halves_its_limit_and_waits_retry_after(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    from trioseg.events import HostLimit
+
+    live = 0
+    peak_after_throttle = 0
+    throttled_at: float | None = None
+    starts: list[float] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal live, peak_after_throttle, throttled_at
+        starts.append(trio.current_time())
+        if request.url.path == "/s3" and throttled_at is None:
+            throttled_at = trio.current_time()
+            return httpx.Response(429, headers={"retry-after": "5"})
+        live += 1
+        if throttled_at is not None:
+            peak_after_throttle = max(peak_after_throttle, live)
+        await trio.sleep(1)
+        live -= 1
+        return ok(request)
+
+    plan = make_plan(40)
+    events, status = await run(tmp_path, plan, handler, concurrency=8)
+    assert status == "complete"
+    limits = [(e.limit, e.reason) for e in events if isinstance(e, HostLimit)]
+    assert limits[0] == (4, "HTTP 429")
+    # additive increase after a run of successes, never above -N
+    assert [lim for lim, _ in limits[1:]] == list(range(5, 5 + len(limits) - 1))
+    assert all(lim <= 8 for lim, _ in limits)
+    assert throttled_at is not None
+    # no request reached the host during its Retry-After window
+    assert not [t for t in starts if throttled_at < t < throttled_at + 5]
+    assert output(tmp_path, plan).read_bytes() == expected_file(plan)
+
+
+@pytest.mark.trio
+async def test_a_failing_host_is_avoided_for_a_while(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    from trioseg.events import Notice
+
+    hosts: list[str] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        hosts.append(request.url.host)
+        if request.url.host == "a.test":
+            raise httpx.ConnectError("refused")
+        return ok(request)
+
+    plan = make_plan(12, urls=lambda i: (f"http://a.test/s{i}", f"http://b.test/s{i}"))
+    events, status = await run(tmp_path, plan, handler, concurrency=1)
+    assert status == "complete"
+    # three failures in a row, then a.test is skipped while b.test serves
+    assert hosts.count("a.test") == 3
+    assert hosts.count("b.test") == 12
+    assert any(isinstance(e, Notice) and "failing over" in e.message for e in events)
+    served = {e.url.split("/")[2] for e in events if isinstance(e, SegmentDone) and e.index}
+    assert served == {"b.test"}

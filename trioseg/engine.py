@@ -38,7 +38,9 @@ from .events import (
     StreamInfo,
 )
 from .fetch import Fetcher
+from .hosts import Hosts
 from .plan import Plan, SegmentRef, StreamPlan
+from .progress import host_of
 from .retry import RetryPolicy
 from .store import SegmentStore, safe_name
 
@@ -62,6 +64,8 @@ class JobConfig:
     mux: bool = True
     container: str = "mp4"
     keep_segments: bool = False
+    #: discard an earlier run's segments and journal instead of resuming
+    fresh: bool = False
 
 
 @attrs.frozen
@@ -144,6 +148,7 @@ class _Job:
     store: SegmentStore
     limiter: trio.CapacityLimiter
     control: JobControl
+    hosts: Hosts
     failed: dict[tuple[str, int], tuple[StreamPlan, SegmentRef, int]] = attrs.Factory(dict)
     done: int = 0
     work: trio.Nursery | None = None
@@ -151,10 +156,11 @@ class _Job:
     async def run_stream(self, stream: StreamPlan) -> None:
         async with trio.open_nursery() as nursery:
             for index, segment in enumerate(_all_segments(stream)):
-                size = self.store.completed_size(stream.id, index)
-                if size is not None:
+                entry = self.store.completed(stream.id, index)
+                if entry is not None:
                     self.done += 1
-                    self.emit(SegmentDone(stream.id, index, size, True, trio.current_time()))
+                    now = trio.current_time()
+                    self.emit(SegmentDone(stream.id, index, entry.size, True, now, entry.url))
                     continue
                 token = object()
                 await self._acquire(token)
@@ -198,18 +204,34 @@ class _Job:
         policy = self.config.retry
         held = True
         attempt = first_attempt - 1
+        previous: str | None = None
         try:
             while True:
                 attempt += 1
                 tries = attempt - first_attempt + 1
-                url = segment.urls[(tries - 1) % len(segment.urls)]
+                url = self.hosts.choose(segment.urls, tries)
+                host = self.hosts.get(url)
+                if previous is not None and host_of(previous) != host.name:
+                    self.emit(
+                        Notice(
+                            f"{stream.kind} {stream.id} segment {index}: failing over from "
+                            f"{host_of(previous)} to {host.name}",
+                            trio.current_time(),
+                        )
+                    )
+                previous = url
+                await host.wait_unblocked()
                 self.emit(SegmentStarted(stream.id, index, attempt, trio.current_time()))
                 try:
-                    with self.store.open_segment(stream.id, index) as sink:
-                        nbytes = await self.fetcher.fetch_to(
-                            url, sink, byte_range=segment.byte_range
-                        )
+                    async with host.limiter:
+                        with self.store.open_segment(
+                            stream.id, index, url, segment.byte_range
+                        ) as sink:
+                            nbytes = await self.fetcher.fetch_to(
+                                url, sink, byte_range=segment.byte_range
+                            )
                 except FetchError as exc:
+                    self.hosts.failed(host, exc)
                     if not self._should_retry(exc, tries, segment):
                         self.failed[stream.id, index] = (stream, segment, attempt)
                         self.emit(
@@ -230,8 +252,9 @@ class _Job:
                     await self._acquire(token)
                     held = True
                     continue
+                self.hosts.succeeded(host)
                 self.done += 1
-                self.emit(SegmentDone(stream.id, index, nbytes, False, trio.current_time()))
+                self.emit(SegmentDone(stream.id, index, nbytes, False, trio.current_time(), url))
                 return
         finally:
             if held:
@@ -331,6 +354,7 @@ async def run_job(
         store,
         trio.CapacityLimiter(config.concurrency),
         control,
+        Hosts(config.concurrency, emit),
     )
     infos = tuple(
         StreamInfo(
@@ -343,10 +367,11 @@ async def run_job(
         )
         for s in plan.streams
     )
+    # a journal of another plan is refused before anything starts
+    store.prepare(plan, fresh=config.fresh)
     emit(JobStarted(plan.manifest_url, plan.title, infos, config.concurrency, trio.current_time()))
     outcome = JobOutcome("cancelled", ())
     try:
-        store.prepare([s.id for s in plan.streams])
         control.emit = emit
         control._retry = job.retry_failed
         try:

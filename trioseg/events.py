@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Event",
     "EventConsumer",
+    "HostLimit",
     "JobFinished",
     "JobPaused",
     "JobStarted",
@@ -76,6 +77,8 @@ class SegmentDone:
     #: True when the segment was already on disk from an earlier run
     resumed: bool = False
     at: float = 0.0
+    #: the URL that served it (one of the segment's alternatives)
+    url: str = ""
 
 
 @attrs.frozen
@@ -98,6 +101,17 @@ class SegmentFailed:
     url: str
     error: str
     attempts: int
+    at: float = 0.0
+
+
+@attrs.frozen
+class HostLimit:
+    """A host's connection limit changed (throttled, recovering) or it is avoided."""
+
+    name: ClassVar[str] = "host_limit"
+    host: str
+    limit: int
+    reason: str
     at: float = 0.0
 
 
@@ -158,6 +172,7 @@ Event = (
     | SegmentRetry
     | SegmentFailed
     | StreamFinished
+    | HostLimit
     | MuxStarted
     | MuxFinished
     | Notice

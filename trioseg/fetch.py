@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import BinaryIO, NoReturn
+from typing import NoReturn, Protocol
 
 import attrs
 import httpx
@@ -19,7 +19,7 @@ from .errors import FetchError, FetchTimeout, HTTPStatusError, TransportError, T
 from .plan import ByteRange
 from .retry import parse_retry_after
 
-__all__ = ["Fetched", "Fetcher", "open_fetcher"]
+__all__ = ["Fetched", "Fetcher", "Sink", "open_fetcher"]
 
 USER_AGENT = f"trioseg/{__version__}"
 
@@ -29,6 +29,12 @@ class Fetched:
     content: bytes
     #: the URL after redirects: relative references in the body resolve against it
     url: str
+
+
+class Sink(Protocol):
+    """Where a body goes: a file, or the store's checksumming segment sink."""
+
+    def write(self, data: bytes, /) -> object: ...
 
 
 def _translate(exc: httpx.HTTPError, url: str) -> FetchError:
@@ -106,7 +112,7 @@ class Fetcher:
     async def fetch_to(
         self,
         url: str,
-        sink: BinaryIO,
+        sink: Sink,
         *,
         byte_range: ByteRange | None = None,
         on_bytes: Callable[[int], None] | None = None,

@@ -15,6 +15,7 @@ import trio
 
 from .events import (
     Event,
+    HostLimit,
     JobFinished,
     JobStarted,
     MuxFinished,
@@ -98,6 +99,9 @@ class Reporter:
                     f"error: {_name(st)} segment {event.index} failed after "
                     f"{event.attempts} attempt(s): {event.error} ({event.url})"
                 )
+            case HostLimit():
+                self._json(_event_json(event))
+                self._line(f"warning: host {event.host}: {event.reason}; limit {event.limit}")
             case Notice():
                 self._json(_event_json(event))
                 self._line(f"warning: {event.message}")
@@ -171,6 +175,11 @@ def summary_lines(progress: Progress) -> list[str]:
         f"{elapsed:.2f} s ({format_bytes(rate)}/s)"
     ]
     lines += [f"  wrote {path}" for path in progress.outputs]
+    if len(progress.hosts) > 1 or any(h.limit is not None for h in progress.hosts.values()):
+        for host in sorted(progress.hosts.values(), key=lambda h: h.host):
+            lines.append(
+                f"  host {host.host}: {host.segments} segments, {format_bytes(host.bytes)}"
+            )
     if progress.error:
         lines.append(f"  {progress.error}")
     return lines

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import bisect
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import attrs
 
 from .events import (
     Event,
+    HostLimit,
     JobFinished,
     JobPaused,
     JobStarted,
@@ -30,7 +32,14 @@ from .events import (
     StreamInfo,
 )
 
-__all__ = ["Progress", "SegmentState", "StreamState"]
+__all__ = ["HostState", "Progress", "SegmentState", "StreamState", "host_of"]
+
+
+def host_of(url: str) -> str:
+    """The host (with port) a URL points at."""
+    parts = urlsplit(url)
+    return parts.netloc or parts.path
+
 
 SegmentState = Literal["waiting", "in_flight", "retrying", "done", "failed"]
 
@@ -104,6 +113,15 @@ class StreamState:
 
 
 @attrs.define
+class HostState:
+    host: str
+    segments: int = 0
+    bytes: int = 0
+    limit: int | None = None
+    note: str | None = None
+
+
+@attrs.define
 class Progress:
     """Everything a front end shows, folded from events."""
 
@@ -121,6 +139,12 @@ class Progress:
     muxing: str | None = None
     paused: bool = False
     latest: float = 0.0
+    hosts: dict[str, HostState] = attrs.Factory(dict)
+
+    def _host(self, name: str) -> HostState:
+        if name not in self.hosts:
+            self.hosts[name] = HostState(name)
+        return self.hosts[name]
 
     def apply(self, event: Event) -> None:
         self.latest = max(self.latest, event.at)
@@ -148,6 +172,10 @@ class Progress:
                 if st._set(event.index, 0, "done"):
                     st.done += 1
                     st.bytes_done += event.nbytes
+                    if event.url:
+                        host = self._host(host_of(event.url))
+                        host.segments += 1
+                        host.bytes += event.nbytes
                     if event.resumed:
                         st.resumed += 1
                     else:
@@ -156,6 +184,10 @@ class Progress:
                 st = self.streams[event.stream]
                 st.finished = True
                 st.path = event.path
+            case HostLimit():
+                host = self._host(event.host)
+                host.limit = event.limit
+                host.note = event.reason
             case JobPaused():
                 self.paused = event.paused
             case MuxStarted():
@@ -189,6 +221,10 @@ class Progress:
             "error": self.error,
             "elapsed": round(self.elapsed(), 3),
             "bytes": self.bytes_done,
+            "hosts": [
+                {"host": h.host, "segments": h.segments, "bytes": h.bytes, "limit": h.limit}
+                for h in sorted(self.hosts.values(), key=lambda h: h.host)
+            ],
             "streams": [
                 {
                     "id": st.info.id,

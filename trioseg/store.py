@@ -3,30 +3,52 @@
 Layout for an output ``DIR/NAME.mp4``::
 
     DIR/.NAME.mp4.trioseg/            work directory (removed after success)
+        journal                       the plan's fingerprint, then one line per segment
         <stream>/000000.seg           a complete segment (init is index 0 when present)
         <stream>/000001.seg.part      a segment being written: never trusted
         <stream>.mp4                  init + segments, assembled (when muxing)
 
-A segment's bytes go to ``.part`` and are renamed to ``.seg`` only when complete, so a
-crash at any instant leaves no file that looks complete but is not.  Renames and
-unlinks here are synchronous: a trio cancellation cannot interrupt them halfway.
+A segment's bytes go to ``.part`` and are renamed to ``.seg`` only when complete; then
+its journal line (index, URL, range, size, CRC-32) is appended.  A segment counts as
+complete only when both exist and agree, so a crash at any instant (even ``kill -9``
+between the two steps) leaves nothing that looks complete but is not: the worst case
+is one segment fetched again.  The rename and the journal append are synchronous, with
+no checkpoint between them, so a trio cancellation cannot separate them either.
+
+The journal is append-only JSON lines written with one ``write`` each; a torn last
+line (power loss) is cut off when the journal is reopened.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import shutil
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any
+from urllib.parse import urlsplit
 
 import attrs
 
-from .errors import StoreError
+from .errors import StoreError, UsageError
+from .plan import ByteRange, Plan
 
-__all__ = ["SegmentStore", "safe_name", "store_error"]
+__all__ = [
+    "Journal",
+    "JournalEntry",
+    "SegmentSink",
+    "SegmentStore",
+    "plan_fingerprint",
+    "safe_name",
+    "store_error",
+]
+
+JOURNAL_VERSION = 1
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -42,9 +64,135 @@ def store_error(exc: OSError, path: Path) -> StoreError:
     return StoreError(f"cannot write {path}: {reason}")
 
 
+def plan_fingerprint(plan: Plan) -> str:
+    """What a resumed run must agree on: streams and their segments' paths and ranges.
+
+    Query strings are left out: signed URLs change on every manifest fetch while the
+    segments stay the same.
+    """
+    digest = hashlib.sha256()
+    for stream in plan.streams:
+        refs = ([stream.init] if stream.init is not None else []) + list(stream.segments)
+        digest.update(json.dumps([stream.id, stream.kind, len(refs)]).encode())
+        for ref in refs:
+            digest.update(urlsplit(ref.url).path.encode())
+            digest.update(str(ref.byte_range).encode() if ref.byte_range else b"-")
+            digest.update(b"\n")
+    return digest.hexdigest()[:32]
+
+
 @attrs.frozen
+class JournalEntry:
+    url: str
+    byte_range: str | None
+    size: int
+    crc32: int
+
+
+@attrs.define
+class Journal:
+    """Which segments are complete, and how to recognise them."""
+
+    path: Path
+    fingerprint: str
+    entries: dict[tuple[str, int], JournalEntry] = attrs.Factory(dict)
+
+    @classmethod
+    def open(cls, path: Path, fingerprint: str) -> Journal:
+        """Open (or create) the journal; a different plan's journal is refused."""
+        journal = cls(path, fingerprint)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            data = b""
+        except OSError as exc:
+            raise store_error(exc, path) from None
+        if data:
+            complete = data[: data.rfind(b"\n") + 1]
+            lines = complete.splitlines()
+            header = _loads(lines[0]) if lines else None
+            if header is None or header.get("trioseg_journal") != JOURNAL_VERSION:
+                raise StoreError(f"unreadable journal {path}; re-run with --fresh to start over")
+            if header.get("fingerprint") != fingerprint:
+                raise UsageError(
+                    "the manifest changed since the interrupted download (its plan differs); "
+                    "re-run with --fresh to start over"
+                )
+            for line in lines[1:]:
+                journal._apply(_loads(line))
+            if len(complete) != len(data):
+                _truncate(path, len(complete))
+        else:
+            journal._append({"trioseg_journal": JOURNAL_VERSION, "fingerprint": fingerprint})
+        return journal
+
+    def _apply(self, rec: dict[str, Any] | None) -> None:
+        if rec is None or "s" not in rec or "i" not in rec:
+            return
+        key = (str(rec["s"]), int(rec["i"]))
+        if rec.get("drop"):
+            self.entries.pop(key, None)
+        else:
+            self.entries[key] = JournalEntry(rec["u"], rec.get("r"), int(rec["n"]), int(rec["c"]))
+
+    def _append(self, rec: dict[str, Any]) -> None:
+        line = json.dumps(rec, separators=(",", ":")).encode() + b"\n"
+        try:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise store_error(exc, self.path) from None
+
+    def record(self, stream: str, index: int, entry: JournalEntry) -> None:
+        rec = {"s": stream, "i": index, "u": entry.url, "r": entry.byte_range}
+        self._append({**rec, "n": entry.size, "c": entry.crc32})
+        self.entries[stream, index] = entry
+
+    def drop(self, stream: str, index: int) -> None:
+        self._append({"s": stream, "i": index, "drop": True})
+        self.entries.pop((stream, index), None)
+
+
+def _loads(line: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _truncate(path: Path, size: int) -> None:
+    try:
+        os.truncate(path, size)
+    except OSError as exc:
+        raise store_error(exc, path) from None
+
+
+class SegmentSink:
+    """A segment's ``.part`` file: counts and checksums what is written."""
+
+    def __init__(self, file: Any, path: Path) -> None:
+        self._file = file
+        self.path = path
+        self.size = 0
+        self.crc32 = 0
+
+    def write(self, data: bytes) -> None:
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            raise store_error(exc, self.path) from None
+        self.size += len(data)
+        self.crc32 = zlib.crc32(data, self.crc32)
+
+
+@attrs.define
 class SegmentStore:
     workdir: Path
+    journal: Journal | None = None
 
     @classmethod
     def for_output(cls, output: Path) -> SegmentStore:
@@ -56,22 +204,41 @@ class SegmentStore:
     def segment_path(self, stream: str, index: int) -> Path:
         return self.stream_dir(stream) / f"{index:06d}.seg"
 
-    def prepare(self, streams: list[str]) -> None:
+    def prepare(self, plan: Plan, *, fresh: bool = False) -> None:
+        """Create the work directory and open the journal (``fresh``: discard both)."""
+        if fresh:
+            self.remove()
         try:
-            for stream in streams:
-                self.stream_dir(stream).mkdir(parents=True, exist_ok=True)
+            for stream in plan.streams:
+                self.stream_dir(stream.id).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise store_error(exc, self.workdir) from None
+        self.journal = Journal.open(self.workdir / "journal", plan_fingerprint(plan))
 
-    def completed_size(self, stream: str, index: int) -> int | None:
-        """Size of a segment already committed by this or an earlier run, else None."""
+    def _journal(self) -> Journal:
+        if self.journal is None:
+            raise RuntimeError("SegmentStore.prepare() was not called")
+        return self.journal
+
+    def completed(self, stream: str, index: int) -> JournalEntry | None:
+        """The journal entry of a segment committed by this or an earlier run, else None."""
+        entry = self._journal().entries.get((stream, index))
+        if entry is None:
+            return None
         try:
-            return self.segment_path(stream, index).stat().st_size
+            size = self.segment_path(stream, index).stat().st_size
         except FileNotFoundError:
             return None
+        return entry if size == entry.size else None
+
+    def completed_size(self, stream: str, index: int) -> int | None:
+        entry = self.completed(stream, index)
+        return None if entry is None else entry.size
 
     @contextmanager
-    def open_segment(self, stream: str, index: int) -> Iterator[BinaryIO]:
+    def open_segment(
+        self, stream: str, index: int, url: str, byte_range: ByteRange | None
+    ) -> Iterator[SegmentSink]:
         """Open a segment's ``.part`` file; commit it on a clean exit, delete it otherwise.
 
         Both outcomes are synchronous, so they happen even under cancellation.
@@ -82,8 +249,9 @@ class SegmentStore:
             f = open(part, "wb")  # noqa: SIM115 - closed in both branches below
         except OSError as exc:
             raise store_error(exc, part) from None
+        sink = SegmentSink(f, part)
         try:
-            yield f
+            yield sink
         except BaseException:
             f.close()
             part.unlink(missing_ok=True)
@@ -94,25 +262,44 @@ class SegmentStore:
         except OSError as exc:
             part.unlink(missing_ok=True)
             raise store_error(exc, final) from None
+        entry = JournalEntry(url, str(byte_range) if byte_range else None, sink.size, sink.crc32)
+        self._journal().record(stream, index, entry)
 
     def assemble(self, stream: str, count: int, dest: Path) -> int:
-        """Concatenate segments ``0..count-1`` of ``stream`` into ``dest`` atomically.
+        """Concatenate segments ``0..count-1`` of ``stream`` into ``dest`` atomically,
+        checking each against its journal checksum.
 
         Blocking (run it in a thread); memory stays bounded by the copy buffer.
         """
         part = dest.with_name(dest.name + ".part")
+        journal = self._journal()
         total = 0
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
             with open(part, "wb") as out:
                 for index in range(count):
-                    with open(self.segment_path(stream, index), "rb") as src:
-                        shutil.copyfileobj(src, out, 1 << 20)
-                        total = out.tell()
+                    path = self.segment_path(stream, index)
+                    crc = 0
+                    with open(path, "rb") as src:
+                        while chunk := src.read(1 << 20):
+                            crc = zlib.crc32(chunk, crc)
+                            out.write(chunk)
+                    entry = journal.entries.get((stream, index))
+                    if entry is None or entry.crc32 != crc:
+                        journal.drop(stream, index)
+                        path.unlink(missing_ok=True)
+                        raise StoreError(
+                            f"segment {index} of stream {stream} changed on disk since it was "
+                            "downloaded; re-run the same command to fetch it again"
+                        )
+                total = out.tell()
             os.replace(part, dest)
         except OSError as exc:
             part.unlink(missing_ok=True)
             raise store_error(exc, dest) from None
+        except StoreError:
+            part.unlink(missing_ok=True)
+            raise
         return total
 
     def remove(self) -> None:
