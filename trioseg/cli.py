@@ -27,7 +27,7 @@ from .engine import (
     stream_output_path,
 )
 from .errors import TriosegError, UsageError
-from .events import Event, EventConsumer, JobFinished, Status
+from .events import Event, EventConsumer, JobFinished, Notice, Status
 from .fetch import Fetcher, open_fetcher
 from .headless import Reporter
 from .mpd import ManifestLimits, parse_mpd
@@ -144,6 +144,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="discard what an earlier interrupted run of the same output downloaded "
+        "and start over (needed when the manifest changed)",
+    )
+    p.add_argument(
+        "--no-check-certificate",
+        action="store_true",
+        help="do not verify TLS certificates (insecure; a warning is printed). "
+        "A private CA can be trusted with SSL_CERT_FILE instead",
+    )
+    p.add_argument(
         "--headless",
         action="store_true",
         help="plain progress lines on stderr (suitable for CI and logs)",
@@ -175,6 +187,8 @@ class Options:
     json: bool
     demo: bool = False
     headless: bool = False
+    fresh: bool = False
+    verify: bool = True
 
 
 def _default_output(title: str | None, manifest_url: str) -> Path:
@@ -206,6 +220,8 @@ async def _download(
 ) -> JobOutcome:
     policy = RetryPolicy(retries=options.retries)
     limits = ManifestLimits()
+    if not options.verify:
+        emit(Notice("TLS certificate verification is disabled (--no-check-certificate)"))
     body, final_url = await fetch_manifest(
         fetcher,
         options.url,
@@ -256,7 +272,9 @@ async def download(
                 with control.scope:
                     try:
                         async with open_fetcher(
-                            concurrency=options.concurrency, timeout=options.timeout
+                            concurrency=options.concurrency,
+                            timeout=options.timeout,
+                            verify=options.verify,
                         ) as fetcher:
                             outcome = await _download(options, fetcher, emit, control)
                     except TriosegError as exc:
@@ -302,6 +320,8 @@ def _options(argv: Sequence[str] | None) -> Options:
         json=args.json,
         demo=args.demo,
         headless=args.headless,
+        fresh=args.fresh,
+        verify=not args.no_check_certificate,
     )
 
 

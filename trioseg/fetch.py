@@ -37,14 +37,30 @@ class Sink(Protocol):
     def write(self, data: bytes, /) -> object: ...
 
 
+def _detail(exc: BaseException) -> str:
+    """The most specific message in an exception's chain (httpx often wraps an empty one)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    best = type(exc).__name__
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, BaseExceptionGroup):
+            current = current.exceptions[0]
+            continue
+        text = str(current).strip()
+        if text:
+            best = text
+        current = current.__cause__ or current.__context__
+    return " ".join(best.split())
+
+
 def _translate(exc: httpx.HTTPError, url: str) -> FetchError:
     if isinstance(exc, httpx.TimeoutException):
         return FetchTimeout(f"timed out ({type(exc).__name__})")
     if isinstance(exc, httpx.RemoteProtocolError):
         return TransportError(f"protocol error: {exc}")
     if isinstance(exc, httpx.TransportError):
-        detail = str(exc) or type(exc).__name__
-        return TransportError(f"connection error: {detail}")
+        return TransportError(f"connection error: {_detail(exc)}")
     if isinstance(exc, httpx.TooManyRedirects):
         return FetchError("too many redirects")
     return FetchError(f"{type(exc).__name__}: {exc}")

@@ -31,6 +31,7 @@ import mimetypes
 import os
 import random
 import socket
+import ssl
 import struct
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
@@ -259,9 +260,15 @@ class Origin:
     """Serve ``root`` over HTTP/1.1 on 127.0.0.1; see the module docstring."""
 
     def __init__(
-        self, root: Path, *, latency: float = 0.0, faults: FaultPlan | None = None
+        self,
+        root: Path,
+        *,
+        latency: float = 0.0,
+        faults: FaultPlan | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.root = Path(root).resolve()
+        self.ssl_context = ssl_context
         self.latency = latency
         self.faults = faults if faults is not None else FaultPlan()
         self.requests: list[RequestRecord] = []
@@ -298,13 +305,26 @@ class Origin:
         listener = listeners[0]
         bound_host, bound_port = listener.socket.getsockname()[:2]
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        self._base_url = f"http://{shown}:{bound_port}/"
+        scheme = "https" if self.ssl_context is not None else "http"
+        self._base_url = f"{scheme}://{shown}:{bound_port}/"
         log.info("origin serving %s at %s", self.root, self._base_url)
+        handler = self._handle_connection if self.ssl_context is None else self._handle_tls
         async with listener:
             task_status.started(self._base_url)
-            await trio.serve_listeners(self._handle_connection, [listener])
+            await trio.serve_listeners(handler, [listener])
 
-    async def _handle_connection(self, stream: trio.SocketStream) -> None:
+    async def _handle_tls(self, stream: trio.SocketStream) -> None:
+        assert self.ssl_context is not None
+        tls = trio.SSLStream(stream, self.ssl_context, server_side=True)
+        try:
+            await tls.do_handshake()
+        except trio.BrokenResourceError as exc:
+            log.info("origin: TLS handshake failed: %s", exc.__cause__ or exc)
+            await stream.aclose()
+            return
+        await self._handle_connection(tls)
+
+    async def _handle_connection(self, stream: trio.abc.Stream) -> None:
         conn_id = next(self._connection_ids)
         self.connections_total += 1
         self.active_connections += 1
@@ -331,11 +351,11 @@ class Origin:
             self.active_connections -= 1
             await trio.aclose_forcefully(stream)
 
-    async def _receive_into(self, stream: trio.SocketStream, conn: h11.Connection) -> None:
-        conn.receive_data(await stream.receive_some(CHUNK_SIZE))
+    async def _receive_into(self, stream: trio.abc.Stream, conn: h11.Connection) -> None:
+        conn.receive_data(bytes(await stream.receive_some(CHUNK_SIZE)))
 
     async def _read_request(
-        self, stream: trio.SocketStream, conn: h11.Connection
+        self, stream: trio.abc.Stream, conn: h11.Connection
     ) -> h11.Request | None:
         request: h11.Request | None = None
         while True:
@@ -352,7 +372,7 @@ class Origin:
             elif isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
                 return None
 
-    async def _send_bad_request(self, stream: trio.SocketStream, conn: h11.Connection) -> None:
+    async def _send_bad_request(self, stream: trio.abc.Stream, conn: h11.Connection) -> None:
         if conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
             return
         body = b"bad request\n"
@@ -364,7 +384,7 @@ class Origin:
 
     async def _answer(
         self,
-        stream: trio.SocketStream,
+        stream: trio.abc.Stream,
         conn: h11.Connection,
         request: h11.Request,
         conn_id: int,
@@ -428,7 +448,7 @@ class Origin:
         finally:
             note(sent, finished)
 
-    async def _stall(self, stream: trio.SocketStream, conn: h11.Connection, seconds: float) -> None:
+    async def _stall(self, stream: trio.abc.Stream, conn: h11.Connection, seconds: float) -> None:
         gone = False
         async with trio.open_nursery() as nursery:
 
@@ -443,7 +463,7 @@ class Origin:
                         gone = True
                         nursery.cancel_scope.cancel()
                         return
-                    conn.receive_data(data)
+                    conn.receive_data(bytes(data))
 
             nursery.start_soon(watch)
             await trio.sleep(seconds)
@@ -509,9 +529,10 @@ async def open_origin(
     faults: FaultPlan | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
+    ssl_context: ssl.SSLContext | None = None,
 ) -> AsyncIterator[Origin]:
     """Run an :class:`Origin` for the duration of the ``async with`` block."""
-    origin = Origin(root, latency=latency, faults=faults)
+    origin = Origin(root, latency=latency, faults=faults, ssl_context=ssl_context)
     async with trio.open_nursery() as nursery:
 
         async def run(task_status: trio.TaskStatus[str] = trio.TASK_STATUS_IGNORED) -> None:
@@ -601,8 +622,12 @@ def _open_fd(path: Path) -> Iterator[int]:
         os.close(fd)
 
 
-def _abort(stream: trio.SocketStream) -> None:
+def _abort(stream: trio.abc.Stream) -> None:
     """Close with SO_LINGER 0 so the peer gets a TCP RST rather than a FIN."""
+    while isinstance(stream, trio.SSLStream):
+        stream = stream.transport_stream
+    if not isinstance(stream, trio.SocketStream):
+        return
     with suppress(OSError):
         stream.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     stream.socket.close()
