@@ -263,7 +263,11 @@ async def test_byte_ranges_are_requested_and_ignored_ranges_are_cut(
         rng = request.headers.get("range")
         if request.url.path == "/ranged" and rng:
             first, last = (int(x) for x in rng.removeprefix("bytes=").split("-"))
-            return httpx.Response(206, content=data[first : last + 1])
+            return httpx.Response(
+                206,
+                content=data[first : last + 1],
+                headers={"content-range": f"bytes {first}-{last}/{len(data)}"},
+            )
         return httpx.Response(200, content=data)  # /plain ignores Range
 
     stream = StreamPlan(

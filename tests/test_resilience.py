@@ -220,3 +220,58 @@ async def test_tls_is_verified_by_default(
         assert events[-1]["status"] == "complete"
     if mode == "insecure":
         assert "certificate verification is disabled" in err
+
+
+@pytest.mark.trio
+async def test_a_large_segment_resumes_mid_file_with_a_range_request(
+    dash_factory: Factory, tmp_path: Path
+) -> None:
+    content = dash_factory(duration=8.0, segment_duration=4.0, video=((640, 360, 3_000_000),))
+    video = content.by_kind("video")[0]
+    target = video.segments[0]
+    size = target.stat().st_size
+    assert size > 256 * 1024
+    plan = FaultPlan()
+    plan.add(rel(content, target), Fault.truncated(after_bytes=size // 2))
+    async with open_origin(content.root, faults=plan) as origin:
+        url = origin.url(rel(content, content.manifest))
+        code, events, err = await run_cli(options(url, tmp_path / "m.mp4", mux=False))
+        log = [r for r in origin.requests if r.path == rel(content, target)]
+    assert code == 0, err
+    check_outputs(content, events)
+    assert [(r.range, r.fault) for r in log] == [
+        (None, "truncate"),
+        (f"bytes={size // 2}-", None),
+    ]
+    assert log[1].bytes_sent == size - size // 2
+
+
+@pytest.mark.trio
+async def test_kill_9_mid_segment_resumes_from_the_bytes_on_disk(
+    dash_factory: Factory, tmp_path: Path
+) -> None:
+    content = dash_factory(duration=8.0, segment_duration=4.0, video=((640, 360, 3_000_000),))
+    video = content.by_kind("video")[0]
+    target = video.segments[1]
+    size = target.stat().st_size
+    plan = FaultPlan()
+    plan.add(rel(content, target), Fault.stalled(60.0, after_bytes=size // 3))
+    out = tmp_path / "m.mp4"
+    async with open_origin(content.root, faults=plan) as origin:
+        url = origin.url(rel(content, content.manifest))
+        args = [*TRIOSEG, "--headless", "--no-mux", "--json", "-o", str(out), url]
+        proc = await trio.lowlevel.open_process(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        part = tmp_path / ".m.mp4.trioseg" / video.id / "000002.seg.part"
+        with trio.fail_after(30):
+            while not (part.exists() and part.stat().st_size >= size // 3):
+                await trio.sleep(0.02)
+        proc.kill()
+        await proc.wait()
+        before = len(origin.requests)
+        result = await trio.run_process(args, capture_stdout=True, capture_stderr=True)
+        log = [r for r in origin.requests[before:] if r.path == rel(content, target)]
+    events = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    check_outputs(content, events)
+    assert [r.range for r in log] == [f"bytes={size // 3}-"]

@@ -32,7 +32,23 @@ class Fetched:
 
 
 class Sink(Protocol):
-    """Where a body goes: a file, or the store's checksumming segment sink."""
+    """Where a body goes (the store's segment sink).
+
+    ``offset`` bytes are already there from an interrupted transfer of the same URL
+    (``validator`` is that response's ETag or Last-Modified): the fetch asks only for
+    the rest, with ``If-Range``.  ``begin`` reports what the response allows; ``reset``
+    is called when the origin sends the whole body after all.
+    """
+
+    @property
+    def offset(self) -> int: ...
+
+    @property
+    def validator(self) -> str | None: ...
+
+    def begin(self, validator: str | None, resumable: bool, length: int | None) -> None: ...
+
+    def reset(self) -> None: ...
 
     def write(self, data: bytes, /) -> object: ...
 
@@ -69,6 +85,16 @@ def _translate(exc: httpx.HTTPError, url: str) -> FetchError:
 def _status_error(response: httpx.Response, url: str) -> NoReturn:
     retry_after = parse_retry_after(response.headers.get("retry-after"))
     raise HTTPStatusError(response.status_code, url, retry_after)
+
+
+def _check_content_range(value: str | None, wanted: ByteRange, url: str) -> None:
+    """A 206 must start where we asked: anything else would corrupt the segment."""
+    start = None
+    if value and value.startswith("bytes "):
+        first = value[6:].partition("-")[0]
+        start = int(first) if first.isdigit() else None
+    if start != wanted.first:
+        raise FetchError(f"unexpected Content-Range {value!r} for bytes {wanted}")
 
 
 class Fetcher:
@@ -135,25 +161,46 @@ class Fetcher:
     ) -> int:
         """Stream the body of ``url`` (or ``byte_range`` of it) into ``sink``.
 
-        Returns the number of bytes written.  A body shorter than its Content-Length (or
-        than the requested range) raises :class:`TruncatedBody`.
+        Returns the segment's size (bytes resumed + bytes written).  A body shorter than
+        its Content-Length (or than the requested range) raises :class:`TruncatedBody`.
         """
         headers = {"accept-encoding": "identity"}
-        if byte_range is not None:
-            headers["range"] = byte_range.header()
+        offset = sink.offset
+        wanted = byte_range
+        if offset:
+            first = (byte_range.first if byte_range else 0) + offset
+            wanted = ByteRange(first, byte_range.last if byte_range else None)
+            if sink.validator:
+                headers["if-range"] = sink.validator
+        if wanted is not None:
+            headers["range"] = wanted.header()
         written = 0
         expected: int | None = None
         limit: int | None = None
         try:
             async with self._open(url, headers) as response:
                 status = response.status_code
-                if status not in (200, 206) or (status == 206 and byte_range is None):
+                if status not in (200, 206) or (status == 206 and wanted is None):
                     _status_error(response, url)
-                length = response.headers.get("content-length")
+                h = response.headers
+                if status == 206 and wanted is not None:
+                    _check_content_range(h.get("content-range"), wanted, url)
+                length = h.get("content-length")
                 expected = int(length) if length and length.isdigit() else None
+                sink.begin(
+                    h.get("etag") or h.get("last-modified"),
+                    status == 206 or h.get("accept-ranges", "").lower() == "bytes",
+                    expected,
+                )
                 skip = 0
+                if status == 200 and offset:
+                    # the origin sent the whole body (it ignores ranges, or it changed)
+                    sink.reset()
+                    offset = 0
                 if byte_range is not None:
                     limit = byte_range.length
+                    if limit is not None:
+                        limit -= offset
                     if status == 200:
                         # the server ignored Range: cut the range out of the full body
                         skip = byte_range.first
@@ -172,17 +219,17 @@ class Fetcher:
                             on_bytes(len(chunk))
                     if limit is not None and written >= limit:
                         break
-                encoded = response.headers.get("content-encoding", "identity") != "identity"
+                encoded = h.get("content-encoding", "identity") != "identity"
                 received = response.num_bytes_downloaded if encoded else written
         except httpx.HTTPError as exc:
             if expected is not None and isinstance(exc, httpx.RemoteProtocolError):
-                raise TruncatedBody(written, expected) from None
+                raise TruncatedBody(offset + written, offset + expected) from None
             raise _translate(exc, url) from None
         if limit is None and expected is not None and received < expected:
-            raise TruncatedBody(received, expected)
+            raise TruncatedBody(offset + received, offset + expected)
         if limit is not None and written < limit:
-            raise TruncatedBody(written, limit)
-        return written
+            raise TruncatedBody(offset + written, offset + limit)
+        return offset + written
 
 
 @asynccontextmanager

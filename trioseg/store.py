@@ -171,14 +171,54 @@ def _truncate(path: Path, size: int) -> None:
         raise store_error(exc, path) from None
 
 
-class SegmentSink:
-    """A segment's ``.part`` file: counts and checksums what is written."""
+#: a partial segment at least this large is kept for a ranged resume when it fails
+RESUME_MIN = 64 * 1024
 
-    def __init__(self, file: Any, path: Path) -> None:
+
+class SegmentSink:
+    """A segment's ``.part`` file: counts and checksums what is written, and knows
+    whether what it holds can be resumed with a range request."""
+
+    def __init__(
+        self, file: Any, path: Path, meta: Path, url: str, offset: int = 0, crc32: int = 0
+    ) -> None:
         self._file = file
         self.path = path
-        self.size = 0
-        self.crc32 = 0
+        self._meta = meta
+        self._url = url
+        self.size = offset
+        self.crc32 = crc32
+        self._offset = offset
+        self._validator: str | None = None
+        self.resumable = False
+
+    @property
+    def offset(self) -> int:
+        return self._offset
+
+    @property
+    def validator(self) -> str | None:
+        return self._validator
+
+    def begin(self, validator: str | None, resumable: bool, length: int | None) -> None:
+        """The response's headers arrived: note a large resumable body beside the
+        ``.part`` right away, so that even ``kill -9`` leaves a resumable prefix."""
+        self._validator = validator
+        self.resumable = resumable and self._offset + (length or 0) >= RESUME_MIN
+        if self.resumable:
+            note = {"url": _plain(self._url), "validator": validator}
+            try:
+                self._meta.write_text(json.dumps(note))
+            except OSError as exc:
+                raise store_error(exc, self._meta) from None
+
+    def reset(self) -> None:
+        try:
+            self._file.seek(0)
+            self._file.truncate()
+        except OSError as exc:
+            raise store_error(exc, self.path) from None
+        self.size = self.crc32 = self._offset = 0
 
     def write(self, data: bytes) -> None:
         try:
@@ -187,6 +227,33 @@ class SegmentSink:
             raise store_error(exc, self.path) from None
         self.size += len(data)
         self.crc32 = zlib.crc32(data, self.crc32)
+
+
+def _plain(url: str) -> str:
+    return urlsplit(url)._replace(query="").geturl()
+
+
+def _partial(part: Path, meta: Path, url: str) -> tuple[int, int, str | None] | None:
+    """(size, crc32, validator) of a kept partial segment of ``url``, or None.
+
+    The ``.part`` was written sequentially, so whatever reached the disk is a prefix
+    of the body, whatever interrupted it.
+    """
+    try:
+        info = json.loads(meta.read_bytes())
+        if info.get("url") != _plain(url):
+            return None
+        size = part.stat().st_size
+        if not size:
+            return None
+        crc = 0
+        with open(part, "rb") as f:
+            while chunk := f.read(1 << 20):
+                crc = zlib.crc32(chunk, crc)
+        validator = info.get("validator")
+        return size, crc, validator if isinstance(validator, str) else None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 @attrs.define
@@ -239,26 +306,38 @@ class SegmentStore:
     def open_segment(
         self, stream: str, index: int, url: str, byte_range: ByteRange | None
     ) -> Iterator[SegmentSink]:
-        """Open a segment's ``.part`` file; commit it on a clean exit, delete it otherwise.
+        """Open a segment's ``.part`` file; commit it on a clean exit.
 
-        Both outcomes are synchronous, so they happen even under cancellation.
+        On failure the ``.part`` is deleted, unless it belongs to a body of at least
+        :data:`RESUME_MIN` bytes whose origin accepts ranges: then it is kept with its
+        ``.part.json`` note, and the next attempt (in this run or a later one) asks only
+        for the rest.  Both outcomes are synchronous, so they happen even under
+        cancellation.
         """
         final = self.segment_path(stream, index)
         part = final.with_name(final.name + ".part")
+        meta = final.with_name(final.name + ".part.json")
+        kept = _partial(part, meta, url)
         try:
-            f = open(part, "wb")  # noqa: SIM115 - closed in both branches below
+            f = open(part, "ab" if kept else "wb")  # noqa: SIM115 - closed below
         except OSError as exc:
             raise store_error(exc, part) from None
-        sink = SegmentSink(f, part)
+        sink = SegmentSink(f, part, meta, url, *(kept[:2] if kept else (0, 0)))
+        if kept:
+            sink._validator = kept[2]
+            sink.resumable = True
         try:
             yield sink
         except BaseException:
             f.close()
-            part.unlink(missing_ok=True)
+            if not (sink.resumable and sink.size):
+                part.unlink(missing_ok=True)
+                meta.unlink(missing_ok=True)
             raise
         try:
             f.close()
             os.replace(part, final)
+            meta.unlink(missing_ok=True)
         except OSError as exc:
             part.unlink(missing_ok=True)
             raise store_error(exc, final) from None
