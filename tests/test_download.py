@@ -201,3 +201,46 @@ async def test_manifest_errors_exit_2(tmp_path: Path, body: bytes | None, messag
     assert events[-1]["event"] == "finished" and events[-1]["status"] == "failed"
     assert message in events[-1]["error"]
     assert "\n" not in events[-1]["error"]
+
+
+@pytest.mark.trio
+async def test_a_changed_manifest_is_refused_until_fresh(
+    dash_factory: Factory, tmp_path: Path
+) -> None:
+    import shutil
+
+    content = dash_factory(duration=6.0)
+    site = tmp_path / "site"
+    shutil.copytree(content.root, site)
+    manifest = site / content.manifest.relative_to(content.root)
+    video = content.by_kind("video")[0]
+    plan = FaultPlan()
+    plan.add(rel(content, video.segments[1]), Fault.http_status(404))
+    async with open_origin(site, faults=plan) as origin:
+        url = origin.url(rel(content, content.manifest))
+        code, _, _ = await run_cli(options(url, tmp_path / "m.mp4"))
+        assert code == 1
+        text = manifest.read_text()
+        assert 'mediaPresentationDuration="PT6.0S"' in text
+        manifest.write_text(text.replace('"PT6.0S"', '"PT5.0S"'))
+        code, events, _ = await run_cli(options(url, tmp_path / "m.mp4"))
+        assert code == 2
+        assert "manifest changed" in events[-1]["error"] and "--fresh" in events[-1]["error"]
+        code, events, err = await run_cli(options(url, tmp_path / "m.mp4", fresh=True))
+    assert code == 0, events[-1]
+    assert events[-1]["status"] == "complete"
+    assert all(s["segments_total"] == 6 for s in events[-1]["streams"])
+
+
+@pytest.mark.trio
+async def test_an_output_folder_that_cannot_exist_is_one_line(
+    dash_factory: Factory, tmp_path: Path
+) -> None:
+    content = dash_factory()
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    async with open_origin(content.root) as origin:
+        url = origin.url(rel(content, content.manifest))
+        code, events, _ = await run_cli(options(url, blocker / "sub" / "m.mp4"))
+    assert code == 2
+    assert events[-1]["error"].startswith(f"cannot create folder {blocker / 'sub'}")

@@ -233,7 +233,11 @@ async def _download(
     plan = select_default(manifest)
     output = Path(os.path.abspath(options.output or _default_output(manifest.title, final_url)))
     config = JobConfig(
-        output=output, concurrency=options.concurrency, retry=policy, mux=options.mux
+        output=output,
+        concurrency=options.concurrency,
+        retry=policy,
+        mux=options.mux,
+        fresh=options.fresh,
     )
     _check_outputs(plan, config, options.force)
     return await run_job(plan, config, fetcher, emit, control=control)
