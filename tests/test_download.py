@@ -226,7 +226,7 @@ async def test_a_changed_manifest_is_refused_until_fresh(
         code, events, _ = await run_cli(options(url, tmp_path / "m.mp4"))
         assert code == 2
         assert "manifest changed" in events[-1]["error"] and "--fresh" in events[-1]["error"]
-        code, events, err = await run_cli(options(url, tmp_path / "m.mp4", fresh=True))
+        code, events, _ = await run_cli(options(url, tmp_path / "m.mp4", fresh=True))
     assert code == 0, events[-1]
     assert events[-1]["status"] == "complete"
     assert all(s["segments_total"] == 6 for s in events[-1]["streams"])

@@ -475,3 +475,29 @@ async def test_a_failing_host_is_avoided_for_a_while(
     assert any(isinstance(e, Notice) and "failing over" in e.message for e in events)
     served = {e.url.split("/")[2] for e in events if isinstance(e, SegmentDone) and e.index}
     assert served == {"b.test"}
+
+
+@pytest.mark.trio
+async def test_per_host_cap_from_the_configuration(tmp_path: Path, autojump_clock: object) -> None:
+    live: dict[str, int] = {}
+    peak: dict[str, int] = {}
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        live[host] = live.get(host, 0) + 1
+        peak[host] = max(peak.get(host, 0), live[host])
+        await trio.sleep(1)
+        live[host] -= 1
+        return ok(request)
+
+    plan = make_plan(20, urls=lambda i: (f"http://{'slow' if i % 2 else 'fast'}.test/s{i}",))
+    config = JobConfig(
+        output=tmp_path / "out.mp4", concurrency=8, mux=False, host_limits={"slow.test": 2}
+    )
+    async with open_fetcher(
+        concurrency=8, timeout=100, transport=httpx.MockTransport(handler)
+    ) as fetcher:
+        outcome = await run_job(plan, config, fetcher, lambda e: None)
+    assert outcome.status == "complete"
+    assert peak["slow.test"] == 2
+    assert peak["fast.test"] > 2

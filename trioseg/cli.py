@@ -8,15 +8,23 @@ import math
 import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 import attrs
 import trio
 
 from . import __version__
+from .config import (
+    NOT_CONFIGURABLE,
+    HostConfig,
+    default_config_path,
+    environment_values,
+    load_config,
+    parse_bool,
+)
 from .engine import (
     Emit,
     JobConfig,
@@ -28,11 +36,12 @@ from .engine import (
 )
 from .errors import TriosegError, UsageError
 from .events import Event, EventConsumer, JobFinished, Notice, Status
-from .fetch import Fetcher, open_fetcher
+from .fetch import Fetcher, NetworkOptions, open_fetcher
 from .headless import Reporter
 from .mpd import ManifestLimits, parse_mpd
 from .plan import Plan
 from .progress import Progress
+from .ratelimit import parse_rate
 from .retry import RetryPolicy
 from .select import select_default
 from .store import safe_name
@@ -96,6 +105,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"trioseg: error: {message}\n")
 
 
+def _header(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition(":")
+    name = name.strip()
+    if not sep or not name or any(c.isspace() for c in name):
+        raise argparse.ArgumentTypeError(f"malformed header {text!r} (expected 'Name: value')")
+    return name, value.strip()
+
+
+def _rate(text: str) -> float:
+    try:
+        return parse_rate(text)
+    except UsageError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="trioseg",
@@ -105,7 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("url", nargs="?", metavar="URL", help="the MPD manifest URL (http or https)")
-    p.add_argument(
+    out = p.add_argument_group("output")
+    out.add_argument(
         "-o",
         "--output",
         metavar="PATH",
@@ -113,7 +138,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="output file; missing folders are created (default: NAME.mp4 in the current "
         "folder, NAME from the manifest's title or file name)",
     )
-    p.add_argument(
+    out.add_argument(
+        "--no-mux",
+        action="store_true",
+        help="keep one file per stream (init segment + media segments, byte for byte) "
+        "instead of muxing: OUTPUT_STEM.video-ID.mp4, OUTPUT_STEM.audio-ID.m4a",
+    )
+    out.add_argument("--force", action="store_true", help="overwrite existing output files")
+    out.add_argument(
+        "--fresh",
+        action="store_true",
+        help="discard what an earlier interrupted run of the same output downloaded "
+        "and start over (needed when the manifest changed)",
+    )
+    dl = p.add_argument_group("downloading")
+    dl.add_argument(
         "-N",
         "--concurrency",
         metavar="N",
@@ -121,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=16,
         help="segment requests in flight at once, for the whole run (default: 16)",
     )
-    p.add_argument(
+    dl.add_argument(
         "--retries",
         metavar="N",
         type=_non_negative_int,
@@ -129,42 +168,76 @@ def build_parser() -> argparse.ArgumentParser:
         help="retries per segment after transient errors, with exponential backoff "
         "and jitter, honouring Retry-After (default: 10)",
     )
-    p.add_argument(
+    dl.add_argument(
         "--timeout",
         metavar="SECONDS",
         type=_seconds,
         default=30.0,
         help="abandon and retry a request that receives nothing for this long (default: 30)",
     )
-    p.add_argument(
-        "--no-mux",
-        action="store_true",
-        help="keep one file per stream (init segment + media segments, byte for byte) "
-        "instead of muxing: OUTPUT_STEM.video-ID.mp4, OUTPUT_STEM.audio-ID.m4a",
+    dl.add_argument(
+        "--connect-timeout",
+        metavar="SECONDS",
+        type=_seconds,
+        help="give up connecting after this long (default: the --timeout value)",
     )
-    p.add_argument("--force", action="store_true", help="overwrite existing output files")
-    p.add_argument(
-        "--fresh",
-        action="store_true",
-        help="discard what an earlier interrupted run of the same output downloaded "
-        "and start over (needed when the manifest changed)",
+    dl.add_argument(
+        "--limit-rate",
+        metavar="RATE",
+        type=_rate,
+        help="cap the whole run's download rate, in bytes per second: 500K, 2.5M (K = 1024)",
     )
-    p.add_argument(
+    net = p.add_argument_group("network")
+    net.add_argument(
+        "-H",
+        "--header",
+        metavar="'NAME: VALUE'",
+        type=_header,
+        action="append",
+        default=[],
+        help="an extra request header for the manifest and every segment (repeatable)",
+    )
+    net.add_argument("--user-agent", metavar="UA", help="the User-Agent header to send")
+    net.add_argument(
+        "--cookies",
+        metavar="FILE",
+        type=Path,
+        help="send the cookies of a Netscape-format cookies file (as exported by browsers)",
+    )
+    net.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="use this HTTP proxy (default: the HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and "
+        "NO_PROXY environment variables)",
+    )
+    net.add_argument("--http2", action="store_true", help="use HTTP/2 where the origin offers it")
+    net.add_argument(
         "--no-check-certificate",
         action="store_true",
         help="do not verify TLS certificates (insecure; a warning is printed). "
         "A private CA can be trusted with SSL_CERT_FILE instead",
     )
-    p.add_argument(
+    show = p.add_argument_group("display")
+    show.add_argument(
         "--headless",
         action="store_true",
-        help="plain progress lines on stderr (suitable for CI and logs)",
+        help="plain progress lines on stderr instead of the full-screen display "
+        "(chosen anyway when stderr is not a terminal)",
     )
-    p.add_argument(
+    show.add_argument(
         "--json",
         action="store_true",
-        help="print one JSON event per line on stdout (see below)",
+        help="print one JSON event per line on stdout (see below); implies --headless",
     )
+    cfg = p.add_argument_group("configuration")
+    cfg.add_argument(
+        "--config",
+        metavar="PATH",
+        type=Path,
+        help="read options from this TOML file (default: $XDG_CONFIG_HOME/trioseg/config.toml "
+        "when it exists); precedence: command line > TRIOSEG_* environment > file",
+    )
+    cfg.add_argument("--ignore-config", action="store_true", help="read no configuration file")
     p.add_argument(
         "--demo",
         action="store_true",
@@ -189,6 +262,12 @@ class Options:
     headless: bool = False
     fresh: bool = False
     verify: bool = True
+    network: NetworkOptions | None = None
+    host_limits: Mapping[str, int] = attrs.Factory(dict)
+
+    @property
+    def net(self) -> NetworkOptions:
+        return self.network or NetworkOptions(timeout=self.timeout, verify=self.verify)
 
 
 def _default_output(title: str | None, manifest_url: str) -> Path:
@@ -220,7 +299,7 @@ async def _download(
 ) -> JobOutcome:
     policy = RetryPolicy(retries=options.retries)
     limits = ManifestLimits()
-    if not options.verify:
+    if not options.net.verify:
         emit(Notice("TLS certificate verification is disabled (--no-check-certificate)"))
     body, final_url = await fetch_manifest(
         fetcher,
@@ -238,6 +317,7 @@ async def _download(
         retry=policy,
         mux=options.mux,
         fresh=options.fresh,
+        host_limits=options.host_limits,
     )
     _check_outputs(plan, config, options.force)
     return await run_job(plan, config, fetcher, emit, control=control)
@@ -276,9 +356,7 @@ async def download(
                 with control.scope:
                     try:
                         async with open_fetcher(
-                            concurrency=options.concurrency,
-                            timeout=options.timeout,
-                            verify=options.verify,
+                            concurrency=options.concurrency, network=options.net
                         ) as fetcher:
                             outcome = await _download(options, fetcher, emit, control)
                     except TriosegError as exc:
@@ -304,8 +382,63 @@ async def _watch_signals(control: JobControl) -> None:
             return
 
 
+def _configured_defaults(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> tuple[dict[str, Any], dict[str, HostConfig]]:
+    """Defaults from the configuration file, then the environment (which wins)."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config", type=Path)
+    pre.add_argument("--ignore-config", action="store_true")
+    known, _ = pre.parse_known_args(argv)
+    actions = {a.dest: a for a in parser._actions if a.dest not in NOT_CONFIGURABLE}
+    values: dict[str, Any] = {}
+    hosts: dict[str, HostConfig] = {}
+    if not known.ignore_config:
+        path = known.config or default_config_path()
+        config = load_config(path, required=known.config is not None)
+        hosts = dict(config.hosts)
+        for dest, raw in config.values.items():
+            values[dest] = _convert(actions, dest, raw, f"config {path}")
+    for dest, raw in environment_values().items():
+        where = f"environment TRIOSEG_{dest.upper()}"
+        if dest == "header":
+            raw = [line for line in raw.splitlines() if line.strip()]
+        values[dest] = _convert(actions, dest, raw, where)
+    return values, hosts
+
+
+def _convert(actions: dict[str, argparse.Action], dest: str, raw: Any, where: str) -> Any:
+    action = actions.get(dest)
+    if action is None:
+        raise UsageError(f"{where}: unknown option {dest.replace('_', '-')!r}")
+    if action.nargs == 0:  # a flag
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str):
+            return parse_bool(raw, where)
+        raise UsageError(f"{where}: expected true or false, got {raw!r}")
+    items = raw if isinstance(action, argparse._AppendAction) else [raw]
+    if isinstance(action, argparse._AppendAction) and not isinstance(raw, list):
+        items = [raw]
+    converted = []
+    for item in items:
+        if isinstance(item, (dict, list)):
+            raise UsageError(f"{where}: unexpected value {item!r}")
+        text = str(item).lower() if isinstance(item, bool) else str(item)
+        try:
+            converted.append(action.type(text) if callable(action.type) else text)
+        except (argparse.ArgumentTypeError, ValueError) as exc:
+            raise UsageError(f"{where}: {exc}") from None
+    return converted if isinstance(action, argparse._AppendAction) else converted[0]
+
+
 def _options(argv: Sequence[str] | None) -> Options:
     parser = build_parser()
+    try:
+        defaults, hosts = _configured_defaults(parser, argv)
+    except UsageError as exc:
+        parser.exit(EXIT_USAGE, f"trioseg: error: {exc}\n")
+    parser.set_defaults(**defaults)
     args = parser.parse_args(argv)
     if args.demo and args.url:
         parser.error("--demo takes no URL")
@@ -313,6 +446,20 @@ def _options(argv: Sequence[str] | None) -> Options:
         parser.error("a manifest URL is required (or --demo)")
     if args.url and urlsplit(args.url).scheme not in ("http", "https"):
         parser.error(f"not an http(s) URL: {args.url!r}")
+    if args.cookies is not None and not args.cookies.is_file():
+        parser.error(f"cookies file not found: {args.cookies}")
+    network = NetworkOptions(
+        timeout=args.timeout,
+        connect_timeout=args.connect_timeout,
+        headers=tuple(args.header),
+        user_agent=args.user_agent,
+        cookies=args.cookies,
+        proxy=args.proxy,
+        limit_rate=args.limit_rate,
+        http2=args.http2,
+        verify=not args.no_check_certificate,
+        host_headers={h: dict(c.headers) for h, c in hosts.items() if c.headers},
+    )
     return Options(
         url=args.url or "",
         output=args.output,
@@ -326,6 +473,8 @@ def _options(argv: Sequence[str] | None) -> Options:
         headless=args.headless,
         fresh=args.fresh,
         verify=not args.no_check_certificate,
+        network=network,
+        host_limits={h: c.concurrency for h, c in hosts.items() if c.concurrency},
     )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import attrs
@@ -66,6 +66,8 @@ class JobConfig:
     keep_segments: bool = False
     #: discard an earlier run's segments and journal instead of resuming
     fresh: bool = False
+    #: connection caps for particular hosts (below the run's concurrency)
+    host_limits: Mapping[str, int] = attrs.Factory(dict)
 
 
 @attrs.frozen
@@ -354,7 +356,7 @@ async def run_job(
         store,
         trio.CapacityLimiter(config.concurrency),
         control,
-        Hosts(config.concurrency, emit),
+        Hosts(config.concurrency, emit, caps=config.host_limits),
     )
     infos = tuple(
         StreamInfo(

@@ -6,8 +6,10 @@ httpx does with httpcore's, so the rest of trioseg never sees an httpx type.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import http.cookiejar
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import NoReturn, Protocol
 
 import attrs
@@ -15,11 +17,19 @@ import httpx
 import trio
 
 from . import __version__
-from .errors import FetchError, FetchTimeout, HTTPStatusError, TransportError, TruncatedBody
+from .errors import (
+    FetchError,
+    FetchTimeout,
+    HTTPStatusError,
+    TransportError,
+    TruncatedBody,
+    UsageError,
+)
 from .plan import ByteRange
+from .ratelimit import TokenBucket
 from .retry import parse_retry_after
 
-__all__ = ["Fetched", "Fetcher", "Sink", "open_fetcher"]
+__all__ = ["Fetched", "Fetcher", "NetworkOptions", "Sink", "load_cookies", "open_fetcher"]
 
 USER_AGENT = f"trioseg/{__version__}"
 
@@ -105,12 +115,25 @@ class Fetcher:
     seconds without a byte, whatever the transport.
     """
 
-    def __init__(self, client: httpx.AsyncClient, timeout: float) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        timeout: float,
+        *,
+        bucket: TokenBucket | None = None,
+        host_headers: Mapping[str, Mapping[str, str]] | None = None,
+    ) -> None:
         self._client = client
         self._timeout = timeout
+        self._bucket = bucket
+        self._host_headers = dict(host_headers or {})
 
     @asynccontextmanager
     async def _open(self, url: str, headers: dict[str, str]) -> AsyncIterator[httpx.Response]:
+        if self._host_headers:
+            extra = self._host_headers.get(httpx.URL(url).host)
+            if extra:
+                headers = {**extra, **headers}
         request = self._client.build_request("GET", url, headers=headers)
         with trio.move_on_after(self._timeout) as scope:
             response = await self._client.send(request, stream=True)
@@ -132,6 +155,8 @@ class Fetcher:
                     return
             if scope.cancelled_caught:
                 raise FetchTimeout(f"stalled: nothing received for {self._timeout:g} s")
+            if self._bucket is not None:
+                await self._bucket.consume(len(chunk))
             yield chunk
 
     async def fetch_bytes(self, url: str, *, max_bytes: int | None = None) -> Fetched:
@@ -232,31 +257,82 @@ class Fetcher:
         return offset + written
 
 
+@attrs.frozen
+class NetworkOptions:
+    """How to reach origins: everything a user can set about the HTTP client."""
+
+    timeout: float = 30.0
+    connect_timeout: float | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    user_agent: str | None = None
+    cookies: Path | None = None
+    proxy: str | None = None
+    limit_rate: float | None = None
+    http2: bool = False
+    verify: bool = True
+    #: extra headers per host name (from the configuration file)
+    host_headers: Mapping[str, Mapping[str, str]] = attrs.Factory(dict)
+
+
+def load_cookies(path: Path) -> http.cookiejar.MozillaCookieJar:
+    """A Netscape-format cookies file (as browsers' exporters and curl write it)."""
+    jar = http.cookiejar.MozillaCookieJar(str(path))
+    try:
+        jar.load(ignore_discard=True, ignore_expires=True)
+    except OSError as exc:
+        raise UsageError(f"cannot read cookies file {path}: {exc.strerror or exc}") from None
+    except http.cookiejar.LoadError as exc:
+        raise UsageError(f"cookies file {path} is not in Netscape format: {exc}") from None
+    for cookie in jar:
+        if cookie.expires == 0:  # exporters write 0 for session cookies
+            cookie.expires = None
+            cookie.discard = True
+    return jar
+
+
 @asynccontextmanager
 async def open_fetcher(
     *,
     concurrency: int,
-    timeout: float,
-    headers: dict[str, str] | None = None,
-    verify: bool = True,
+    timeout: float | None = None,
+    network: NetworkOptions | None = None,
+    verify: bool | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> AsyncIterator[Fetcher]:
     """An httpx client whose pool matches the run's :class:`trio.CapacityLimiter`.
 
     ``max_connections == max_keepalive_connections == concurrency``: a larger limiter
     would queue inside httpx (PoolTimeout); a smaller keep-alive limit reconnects.
-    ``timeout`` bounds connecting and each read: a request that receives nothing for
-    that long is abandoned.
+    ``timeout`` bounds each wait: a request that receives nothing for that long is
+    abandoned.  Proxies also come from the standard environment variables
+    (``HTTPS_PROXY``, ``ALL_PROXY``, ``NO_PROXY``...) unless ``proxy`` is given.
     """
+    net = network or NetworkOptions()
+    if timeout is not None:
+        net = attrs.evolve(net, timeout=timeout)
+    if verify is not None:
+        net = attrs.evolve(net, verify=verify)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    all_headers = {"user-agent": USER_AGENT, **(headers or {})}
-    async with httpx.AsyncClient(
-        limits=limits,
-        timeout=httpx.Timeout(timeout, pool=None),
-        headers=all_headers,
-        follow_redirects=True,
-        max_redirects=10,
-        verify=verify,
-        transport=transport,
-    ) as client:
-        yield Fetcher(client, timeout)
+    headers = {"user-agent": net.user_agent or USER_AGENT}
+    headers.update(net.headers)
+    cookies = load_cookies(net.cookies) if net.cookies is not None else None
+    bucket = TokenBucket.per_second(net.limit_rate) if net.limit_rate else None
+    try:
+        client = httpx.AsyncClient(
+            limits=limits,
+            timeout=httpx.Timeout(
+                net.timeout, connect=net.connect_timeout or net.timeout, pool=None
+            ),
+            headers=headers,
+            cookies=cookies,
+            follow_redirects=True,
+            max_redirects=10,
+            verify=net.verify,
+            http2=net.http2,
+            proxy=net.proxy,
+            transport=transport,
+        )
+    except (ValueError, ImportError, httpx.InvalidURL) as exc:
+        raise UsageError(f"cannot set up the HTTP client: {exc}") from None
+    async with client:
+        yield Fetcher(client, net.timeout, bucket=bucket, host_headers=net.host_headers)

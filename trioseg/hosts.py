@@ -12,7 +12,7 @@ Each host has its own :class:`trio.CapacityLimiter`, inside the run's global one
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import attrs
 import trio
@@ -53,14 +53,17 @@ class Host:
 class Hosts:
     max_limit: int
     emit: Callable[[Event], None]
+    #: per-host caps from the configuration, by host name (without port) or host:port
+    caps: Mapping[str, int] = attrs.Factory(dict)
     hosts: dict[str, Host] = attrs.Factory(dict)
 
     def get(self, url: str) -> Host:
         name = host_of(url)
         host = self.hosts.get(name)
         if host is None:
-            limiter = trio.CapacityLimiter(self.max_limit)
-            host = Host(name, self.max_limit, self.max_limit, limiter)
+            cap = self.caps.get(name.lower()) or self.caps.get(name.lower().rsplit(":", 1)[0])
+            top = min(self.max_limit, cap) if cap else self.max_limit
+            host = Host(name, top, top, trio.CapacityLimiter(top))
             self.hosts[name] = host
         return host
 

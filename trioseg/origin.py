@@ -139,6 +139,14 @@ class RequestRecord:
     fault: FaultKind | None = None
     connection: int = 0
     completed: bool = True
+    #: the request's headers, names in lower case
+    headers: tuple[tuple[str, str], ...] = ()
+    #: the request target as sent (absolute-form when it came through a proxy)
+    target: str = ""
+
+    def header(self, name: str) -> str | None:
+        name = name.lower()
+        return next((v for k, v in self.headers if k == name), None)
 
 
 FaultChooser = Callable[[RequestInfo], Fault | None]
@@ -405,8 +413,8 @@ class Origin:
         def note(bytes_sent: int, completed: bool) -> None:
             # Written before the bytes that complete (or break) the exchange go out, so the
             # log is up to date by the time the client sees the outcome.
-            self.requests[index] = RequestRecord(
-                method, path, range_header, reply.status, bytes_sent, fault_kind, conn_id, completed
+            self.requests[index] = attrs.evolve(
+                self.requests[index], bytes_sent=bytes_sent, completed=completed
             )
 
         async def send_body(stop: int, *, final: bool) -> None:
@@ -418,8 +426,22 @@ class Origin:
                     await stream.send_all(conn.send(h11.Data(data=chunk)))
                     sent += len(chunk)
 
+        headers = tuple(
+            (k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in request.headers
+        )
         self.requests.append(
-            RequestRecord(method, path, range_header, reply.status, 0, fault_kind, conn_id, False)
+            RequestRecord(
+                method,
+                path,
+                range_header,
+                reply.status,
+                0,
+                fault_kind,
+                conn_id,
+                False,
+                headers,
+                target,
+            )
         )
         try:
             if self.latency > 0:
