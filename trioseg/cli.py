@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import math
 import os
 import signal
@@ -30,6 +31,7 @@ from .engine import (
     JobConfig,
     JobControl,
     JobOutcome,
+    Session,
     fetch_manifest,
     run_job,
     stream_output_path,
@@ -128,7 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("url", nargs="?", metavar="URL", help="the MPD manifest URL (http or https)")
+    p.add_argument(
+        "urls",
+        nargs="*",
+        metavar="URL",
+        help="MPD manifest URLs (http or https); several make a batch",
+    )
     out = p.add_argument_group("output")
     out.add_argument(
         "-o",
@@ -159,6 +166,20 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=16,
         help="segment requests in flight at once, for the whole run (default: 16)",
+    )
+    dl.add_argument(
+        "-a",
+        "--batch-file",
+        metavar="FILE",
+        help="read more manifest URLs from FILE, one per line ('#' starts a comment; "
+        "'-' reads standard input)",
+    )
+    dl.add_argument(
+        "--jobs",
+        metavar="J",
+        type=_positive_int,
+        default=1,
+        help="download up to J manifests at once, all within the -N connection budget (default: 1)",
     )
     dl.add_argument(
         "--retries",
@@ -264,6 +285,12 @@ class Options:
     verify: bool = True
     network: NetworkOptions | None = None
     host_limits: Mapping[str, int] = attrs.Factory(dict)
+    #: every manifest of the run (a batch when several); ``url`` is the one of this job
+    urls: tuple[str, ...] = ()
+    jobs: int = 1
+    #: in a batch, ``-o`` names a folder and each job picks a name inside it
+    output_dir: Path | None = None
+    namer: Callable[[Path], Path] | None = None
 
     @property
     def net(self) -> NetworkOptions:
@@ -295,7 +322,11 @@ def _check_outputs(plan: Plan, config: JobConfig, force: bool) -> None:
 
 
 async def _download(
-    options: Options, fetcher: Fetcher, emit: Emit, control: JobControl
+    options: Options,
+    fetcher: Fetcher,
+    emit: Emit,
+    control: JobControl,
+    session: Session | None = None,
 ) -> JobOutcome:
     policy = RetryPolicy(retries=options.retries)
     limits = ManifestLimits()
@@ -310,7 +341,13 @@ async def _download(
     )
     manifest = parse_mpd(body, final_url, limits=limits)
     plan = select_default(manifest)
-    output = Path(os.path.abspath(options.output or _default_output(manifest.title, final_url)))
+    if options.output_dir is not None:
+        output = options.output_dir / _default_output(manifest.title, final_url)
+    else:
+        output = options.output or _default_output(manifest.title, final_url)
+    output = Path(os.path.abspath(output))
+    if options.namer is not None:
+        output = options.namer(output)
     config = JobConfig(
         output=output,
         concurrency=options.concurrency,
@@ -320,7 +357,7 @@ async def _download(
         host_limits=options.host_limits,
     )
     _check_outputs(plan, config, options.force)
-    return await run_job(plan, config, fetcher, emit, control=control)
+    return await run_job(plan, config, fetcher, emit, control=control, session=session)
 
 
 async def download(
@@ -329,11 +366,14 @@ async def download(
     control: JobControl | None = None,
     *,
     watch_signals: bool = True,
+    fetcher: Fetcher | None = None,
+    session: Session | None = None,
 ) -> int:
     """Fetch, plan and download one manifest, reporting to ``consumer``; the exit code.
 
     SIGINT, SIGTERM and SIGHUP cancel the job gracefully when ``watch_signals`` (a front
-    end that handles signals itself calls ``control.cancel(signum)`` instead).
+    end that handles signals itself calls ``control.cancel(signum)`` instead).  A batch
+    passes the ``fetcher`` and ``session`` its jobs share.
     """
     control = control or JobControl()
     send, receive = trio.open_memory_channel[Event](math.inf)
@@ -355,10 +395,13 @@ async def download(
                     watcher.start_soon(_watch_signals, control)
                 with control.scope:
                     try:
-                        async with open_fetcher(
-                            concurrency=options.concurrency, network=options.net
-                        ) as fetcher:
-                            outcome = await _download(options, fetcher, emit, control)
+                        if fetcher is not None:
+                            outcome = await _download(options, fetcher, emit, control, session)
+                        else:
+                            async with open_fetcher(
+                                concurrency=options.concurrency, network=options.net
+                            ) as own:
+                                outcome = await _download(options, own, emit, control, session)
                     except TriosegError as exc:
                         error = exc
                 watcher.cancel_scope.cancel()
@@ -372,6 +415,92 @@ async def download(
         return error.exit_code
     assert outcome is not None
     return EXIT_OK if outcome.status == "complete" else EXIT_DOWNLOAD_FAILED
+
+
+def read_batch_file(name: str) -> list[str]:
+    """URLs from a batch file: one per line, blank lines and ``#`` comments skipped."""
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read batch file {name}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"batch file {name} is not UTF-8 text") from None
+    urls = []
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        if urlsplit(line).scheme not in ("http", "https"):
+            raise UsageError(f"{name}:{number}: not an http(s) URL: {line!r}")
+        urls.append(line)
+    return urls
+
+
+class _Namer:
+    """Gives each job of a batch its own output name (``name-2.mp4`` on a clash)."""
+
+    def __init__(self) -> None:
+        self.taken: set[Path] = set()
+
+    def __call__(self, path: Path) -> Path:
+        candidate, n = path, 1
+        while candidate in self.taken:
+            n += 1
+            candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        self.taken.add(candidate)
+        return candidate
+
+
+async def download_batch(options: Options, reporters: Sequence[Reporter]) -> int:
+    """Download every manifest of ``options.urls``, ``options.jobs`` at a time, within
+    one connection budget (``-N``) and one view of each host; the exit code."""
+    session = Session.create(options.concurrency, options.host_limits)
+    slots = trio.CapacityLimiter(options.jobs)
+    controls = [JobControl() for _ in options.urls]
+    codes: list[int] = [EXIT_DOWNLOAD_FAILED] * len(options.urls)
+    namer = _Namer()
+    signals: list[int] = []
+
+    async def one(index: int, url: str) -> None:
+        async with slots:
+            if signals:
+                controls[index].cancel(signals[0])
+            job = attrs.evolve(
+                options,
+                url=url,
+                output=None,
+                output_dir=options.output,
+                namer=namer,
+            )
+            codes[index] = await download(
+                job,
+                reporters[index],
+                controls[index],
+                watch_signals=False,
+                fetcher=fetcher,
+                session=session,
+            )
+
+    async def watch() -> None:
+        with trio.open_signal_receiver(*SIGNALS) as received:
+            async for signum in received:
+                signals.append(signum)
+                for control in controls:
+                    control.cancel(signum)
+                return
+
+    async with (
+        open_fetcher(concurrency=options.concurrency, network=options.net) as fetcher,
+        trio.open_nursery() as nursery,
+    ):
+        nursery.start_soon(watch)
+        async with trio.open_nursery() as jobs:
+            for index, url in enumerate(options.urls):
+                jobs.start_soon(one, index, url)
+        nursery.cancel_scope.cancel()
+    if signals:
+        return 128 + signals[0]
+    return EXIT_OK if all(code == EXIT_OK for code in codes) else EXIT_DOWNLOAD_FAILED
 
 
 async def _watch_signals(control: JobControl) -> None:
@@ -440,12 +569,19 @@ def _options(argv: Sequence[str] | None) -> Options:
         parser.exit(EXIT_USAGE, f"trioseg: error: {exc}\n")
     parser.set_defaults(**defaults)
     args = parser.parse_args(argv)
-    if args.demo and args.url:
+    urls = list(args.urls)
+    if args.batch_file is not None:
+        try:
+            urls += read_batch_file(args.batch_file)
+        except UsageError as exc:
+            parser.error(str(exc))
+    if args.demo and urls:
         parser.error("--demo takes no URL")
-    if not args.demo and not args.url:
+    if not args.demo and not urls:
         parser.error("a manifest URL is required (or --demo)")
-    if args.url and urlsplit(args.url).scheme not in ("http", "https"):
-        parser.error(f"not an http(s) URL: {args.url!r}")
+    for url in urls:
+        if urlsplit(url).scheme not in ("http", "https"):
+            parser.error(f"not an http(s) URL: {url!r}")
     if args.cookies is not None and not args.cookies.is_file():
         parser.error(f"cookies file not found: {args.cookies}")
     network = NetworkOptions(
@@ -461,7 +597,9 @@ def _options(argv: Sequence[str] | None) -> Options:
         host_headers={h: dict(c.headers) for h, c in hosts.items() if c.headers},
     )
     return Options(
-        url=args.url or "",
+        url=urls[0] if urls else "",
+        urls=tuple(urls),
+        jobs=args.jobs,
         output=args.output,
         concurrency=args.concurrency,
         retries=args.retries,
@@ -491,6 +629,8 @@ def use_plain_output(options: Options) -> bool:
 def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     options = _options(argv)
+    if len(options.urls) > 1:
+        return _run_batch(options)
     if not use_plain_output(options):
         from .ui import run_ui
 
@@ -505,6 +645,47 @@ def run(argv: Sequence[str] | None = None) -> int:
     error = reporter.progress.error
     if error and reporter.progress.manifest_url is None:
         print(f"trioseg: error: {error}", file=sys.stderr)
+    return code
+
+
+def _run_batch(options: Options) -> int:
+    total = len(options.urls)
+    reporters = [
+        Reporter(
+            Progress(),
+            lines=sys.stderr,
+            json_out=sys.stdout if options.json else None,
+            retries=options.retries,
+            prefix=f"[{i}/{total}] ",
+            json_extra={"job": i, "url": url},
+        )
+        for i, url in enumerate(options.urls, 1)
+    ]
+    code = trio.run(download_batch, options, reporters)
+    summaries = [
+        {"job": i, "url": url, **r.progress.summary()}
+        for i, (url, r) in enumerate(zip(options.urls, reporters, strict=True), 1)
+    ]
+    statuses = [s["status"] for s in summaries]
+    if all(st == "complete" for st in statuses):
+        status = "complete"
+    elif any(st == "cancelled" for st in statuses):
+        status = "cancelled"
+    elif any(st in ("complete", "partial") for st in statuses):
+        status = "partial"
+    else:
+        status = "failed"
+    done = sum(st == "complete" for st in statuses)
+    print(f"batch {status}: {done} of {total} downloads complete", file=sys.stderr)
+    for s in summaries:
+        if s["status"] != "complete":
+            print(
+                f"  [{s['job']}/{total}] {s['status']}: {s['url']}: {s['error']}", file=sys.stderr
+            )
+    if options.json:
+        outputs = [p for s in summaries for p in s["outputs"]]
+        final = {"event": "finished", "status": status, "outputs": outputs, "jobs": summaries}
+        print(json.dumps(final, separators=(",", ":")), flush=True)
     return code
 
 

@@ -48,6 +48,7 @@ __all__ = [
     "JobConfig",
     "JobControl",
     "JobOutcome",
+    "Session",
     "fetch_manifest",
     "run_job",
     "stream_output_path",
@@ -331,6 +332,20 @@ def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return group
 
 
+@attrs.define(eq=False)
+class Session:
+    """What concurrent jobs share: the run's connection budget and per-host state."""
+
+    limiter: trio.CapacityLimiter
+    hosts: Hosts
+
+    @classmethod
+    def create(cls, concurrency: int, host_limits: Mapping[str, int] | None = None) -> Session:
+        return cls(
+            trio.CapacityLimiter(concurrency), Hosts(concurrency, caps=dict(host_limits or {}))
+        )
+
+
 async def run_job(
     plan: Plan,
     config: JobConfig,
@@ -339,14 +354,17 @@ async def run_job(
     *,
     rng: random.Random | None = None,
     control: JobControl | None = None,
+    session: Session | None = None,
 ) -> JobOutcome:
     """Download every stream of ``plan`` and write the output.
 
     Emits :class:`JobStarted` first and :class:`JobFinished` last (also when cancelled,
-    in which case the :class:`trio.Cancelled` propagates after it).
+    in which case the :class:`trio.Cancelled` propagates after it).  Jobs that run at
+    the same time share one ``session`` (one connection budget, one view of each host).
     """
     store = SegmentStore.for_output(config.output)
     control = control or JobControl()
+    session = session or Session.create(config.concurrency, config.host_limits)
     job = _Job(
         plan,
         config,
@@ -354,9 +372,9 @@ async def run_job(
         emit,
         rng or random.Random(),
         store,
-        trio.CapacityLimiter(config.concurrency),
+        session.limiter,
         control,
-        Hosts(config.concurrency, emit, caps=config.host_limits),
+        session.hosts,
     )
     infos = tuple(
         StreamInfo(
@@ -373,6 +391,7 @@ async def run_job(
     store.prepare(plan, fresh=config.fresh)
     emit(JobStarted(plan.manifest_url, plan.title, infos, config.concurrency, trio.current_time()))
     outcome = JobOutcome("cancelled", ())
+    session.hosts.listeners.append(emit)
     try:
         control.emit = emit
         control._retry = job.retry_failed
@@ -399,6 +418,7 @@ async def run_job(
     except TriosegError as exc:
         outcome = JobOutcome("failed", (), str(exc))
     finally:
+        session.hosts.listeners.remove(emit)
         emit(JobFinished(outcome.status, outcome.outputs, outcome.error, trio.current_time()))
     return outcome
 

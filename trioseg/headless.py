@@ -59,6 +59,9 @@ class Reporter:
     json_out: TextIO | None
     retries: int = 0
     interval: float = 1.0
+    #: in a batch: put before every line, and merged into every JSON object
+    prefix: str = ""
+    json_extra: dict[str, Any] = attrs.Factory(dict)
     _last: dict[str, float] = attrs.Factory(dict)
 
     async def consume(self, receive: trio.MemoryReceiveChannel[Event]) -> None:
@@ -157,10 +160,11 @@ class Reporter:
 
     def _line(self, text: str) -> None:
         if self.lines is not None:
-            print(text, file=self.lines, flush=True)
+            print(self.prefix + text, file=self.lines, flush=True)
 
     def _json(self, obj: dict[str, Any]) -> None:
         if self.json_out is not None:
+            obj = {**obj, **self.json_extra} if self.json_extra else obj
             print(json.dumps(obj, separators=(",", ":")), file=self.json_out, flush=True)
 
 

@@ -52,7 +52,8 @@ class Host:
 @attrs.define
 class Hosts:
     max_limit: int
-    emit: Callable[[Event], None]
+    #: who hears about limit changes: every job using these hosts
+    listeners: list[Callable[[Event], None]] = attrs.Factory(list)
     #: per-host caps from the configuration, by host name (without port) or host:port
     caps: Mapping[str, int] = attrs.Factory(dict)
     hosts: dict[str, Host] = attrs.Factory(dict)
@@ -78,6 +79,10 @@ class Hosts:
             if not self.get(url).avoided(now):
                 return url
         return urls[start]
+
+    def emit(self, event: Event) -> None:
+        for listener in self.listeners:
+            listener(event)
 
     def _set_limit(self, host: Host, limit: int, reason: str) -> None:
         if limit == host.limit:
