@@ -21,7 +21,7 @@ from trioseg.addressing import (
 )
 from trioseg.errors import LimitExceeded, ManifestParseError, UnsupportedManifest
 from trioseg.mpd import Manifest, ManifestLimits, Template, TimelineEntry, parse_mpd
-from trioseg.plan import ByteRange, SegmentRef
+from trioseg.plan import ByteRange, IndexRef, SegmentRef
 
 URL = "http://example.test/path/manifest.mpd"
 BASE = "http://example.test/path/"
@@ -402,12 +402,55 @@ def test_segment_base_without_index_is_one_whole_file() -> None:
     assert init is None and urls(segments) == [BASE + "v.mp4"]
 
 
-def test_segment_base_with_index_range_is_unsupported_when_addressed() -> None:
-    inner = '<BaseURL>v.mp4</BaseURL><SegmentBase indexRange="100-200"/>'
-    with pytest.raises(
-        UnsupportedManifest, match=r"SegmentBase with indexRange .* not supported yet"
-    ):
-        addressed(inner)
+def test_segment_base_with_index_range_is_a_placeholder_with_its_index() -> None:
+    inner = (
+        '<BaseURL>v.mp4</BaseURL><SegmentBase indexRange="100-200" timescale="1000" '
+        'presentationTimeOffset="500"/>'
+    )
+    init, segments = addressed(inner)
+    assert init is None
+    (placeholder,) = segments
+    assert placeholder.url == BASE + "v.mp4" and placeholder.byte_range is None
+    assert placeholder.index == IndexRef(
+        urls=(BASE + "v.mp4",), range=ByteRange(100, 200), period="0", offset=0.5
+    )
+    assert placeholder.index.init == SegmentRef((BASE + "v.mp4",), ByteRange(0, 99), period="0")
+
+
+def test_segment_base_initialization_and_representation_index() -> None:
+    _, (placeholder,) = addressed(
+        "<BaseURL>http://a.example/v.mp4</BaseURL><BaseURL>http://b.example/v.mp4</BaseURL>"
+        '<SegmentBase><Initialization sourceURL="init.mp4"/>'
+        '<RepresentationIndex sourceURL="v.sidx"/></SegmentBase>'
+    )
+    index = placeholder.index
+    assert index is not None
+    assert index.fetch_urls == ("http://a.example/v.sidx", "http://b.example/v.sidx")
+    assert index.range == ByteRange(0)
+    assert index.init == SegmentRef(
+        ("http://a.example/init.mp4", "http://b.example/init.mp4"), period="0"
+    )
+    assert placeholder.urls == ("http://a.example/v.mp4", "http://b.example/v.mp4")
+
+
+def test_segment_base_index_in_a_separate_file_has_no_implicit_init() -> None:
+    _, (placeholder,) = addressed(
+        '<BaseURL>v.mp4</BaseURL><SegmentBase><RepresentationIndex sourceURL="v.idx" '
+        'range="10-99"/></SegmentBase>'
+    )
+    assert placeholder.index is not None and placeholder.index.range == ByteRange(10, 99)
+    assert placeholder.index.init is None
+
+
+def test_clip_sets_the_period_window() -> None:
+    inner = (
+        '<BaseURL>v.mp4</BaseURL><SegmentBase indexRange="9-99" timescale="10" '
+        'presentationTimeOffset="40"/>'
+    )
+    m = manifest(rep_period(inner, 'duration="PT3S"'))
+    period = m.periods[0]
+    _, (placeholder,) = address(period.representations[0], period, clip=True)
+    assert placeholder.index is not None and placeholder.index.window == (4.0, 7.0)
 
 
 def test_no_base_url_and_no_segment_information() -> None:

@@ -8,15 +8,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trioseg.errors import LimitExceeded, ManifestParseError
+from trioseg.errors import LimitExceeded, ManifestParseError, UnsupportedManifest
 from trioseg.mpd import (
     ManifestLimits,
     Template,
     TemplateField,
     TimelineEntry,
     content_kind,
+    drm_name,
     parse_duration,
     parse_mpd,
+    xlink_targets,
 )
 from trioseg.plan import ByteRange
 
@@ -477,3 +479,94 @@ def test_lenient_integral_decimals() -> None:
     data = one_rep(inner='<SegmentTemplate media="$Number$" duration="2000000.0"/>')
     info = parse_mpd(data, URL).periods[0].representations[0].segment_info
     assert info is not None and info.duration == 2000000
+
+
+# -- ContentProtection and Role -------------------------------------------------------------------
+
+
+def test_drm_scheme_names_and_roles() -> None:
+    data = one_rep(
+        as_attrs="",
+        inner='<ContentProtection schemeIdUri="urn:uuid:EDEF8BA9-79D6-4ACE-A3C8-27DCD51D21ED"/>'
+        '<ContentProtection schemeIdUri="urn:mpeg:dash:mp4protection:2011" value="cbcs"/>'
+        '<ContentProtection schemeIdUri="urn:uuid:9a04f079-9840-4286-ab92-e65be0885f95"/>'
+        '<ContentProtection schemeIdUri="urn:uuid:00000000-0000-0000-0000-000000000000"/>'
+        '<Role schemeIdUri="urn:mpeg:dash:role:2011" value="main"/>',
+    )
+    rep = parse_mpd(data, URL).periods[0].representations[0]
+    assert rep.encrypted
+    assert rep.drm == (
+        "Widevine",
+        "cbcs",
+        "PlayReady",
+        "urn:uuid:00000000-0000-0000-0000-000000000000",
+    )
+    assert rep.roles == ("main",)
+    assert (drm_name("urn:mpeg:dash:mp4protection:2011"), drm_name("x")) == ("cenc", "x")
+
+
+# -- xlink ----------------------------------------------------------------------------------------
+
+XLINK = 'xmlns:xlink="http://www.w3.org/1999/xlink"'
+REMOTE_REP = (
+    '<AdaptationSet mimeType="video/mp4"><Representation id="{}" bandwidth="1">'
+    "<BaseURL>{}.mp4</BaseURL></Representation></AdaptationSet>"
+)
+
+
+def xlinked(*periods: str) -> bytes:
+    return (
+        f'<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" {XLINK} type="static" '
+        f'mediaPresentationDuration="PT30S">{"".join(periods)}</MPD>'
+    ).encode()
+
+
+def test_xlink_targets_and_substitution() -> None:
+    data = xlinked(
+        f'<Period id="local" duration="PT10S">{REMOTE_REP.format("l", "l")}</Period>',
+        '<Period xlink:href="remote/p.xml"/>',
+        '<Period xlink:href="http://other.example/q.xml" xlink:actuate="onLoad"/>',
+        '<Period xlink:href="later.xml" xlink:actuate="onRequest" duration="PT1S"/>',
+        '<Period xlink:href="urn:mpeg:dash:resolve-to-zero"/>',
+    )
+    m = parse_mpd(data, URL)
+    assert [p.key for p in m.periods] == ["local", "1", "2", "3"]
+    assert xlink_targets(m) == (
+        "http://example.test/path/remote/p.xml",
+        "http://other.example/q.xml",
+    )
+    bodies = {
+        "http://example.test/path/remote/p.xml": b'<?xml version="1.0" encoding="UTF-8"?>\n'
+        + f'<Period id="r1" duration="PT5S">{REMOTE_REP.format("r1", "r1")}</Period>'.encode()
+        + f'<Period id="r2" duration="PT5S">{REMOTE_REP.format("r2", "r2")}</Period>'.encode(),
+        "http://other.example/q.xml": b"",
+    }
+    resolved = parse_mpd(data, URL, xlinks=bodies)
+    assert [p.key for p in resolved.periods] == ["local", "r1", "r2", "3"]
+    assert [p.start for p in resolved.periods] == [0.0, 10.0, 15.0, 20.0]
+    assert resolved.periods[1].representations[0].base_urls == ("http://example.test/path/r1.mp4",)
+    assert xlink_targets(resolved) == ()
+
+
+def test_xlink_chains_and_bad_bodies_are_refused() -> None:
+    data = xlinked('<Period xlink:href="p.xml"/>')
+    target = "http://example.test/path/p.xml"
+    chained = b'<Period xmlns:xlink="http://www.w3.org/1999/xlink" xlink:href="next.xml"/>'
+    with pytest.raises(UnsupportedManifest, match="xlink chains are not followed"):
+        parse_mpd(data, URL, xlinks={target: chained})
+    zero = (
+        b'<Period xmlns:xlink="http://www.w3.org/1999/xlink" '
+        b'xlink:href="urn:mpeg:dash:resolve-to-zero"/>'
+    )
+    assert parse_mpd(data, URL, xlinks={target: zero}).periods == ()
+    with pytest.raises(ManifestParseError, match=f"remote Period from {target}: malformed XML"):
+        parse_mpd(data, URL, xlinks={target: b"<Period>"})
+    with pytest.raises(ManifestParseError, match="expected Period elements, got <MPD>"):
+        parse_mpd(data, URL, xlinks={target: b"<MPD/>"})
+    with pytest.raises(LimitExceeded, match="remote Period"):
+        parse_mpd(
+            data, URL, limits=ManifestLimits(max_bytes=len(data)), xlinks={target: b" " * 10**6}
+        )
+    # a remote body is parsed inside an element: a DOCTYPE (and so any entity) is malformed
+    with pytest.raises(ManifestParseError, match=f"remote Period from {target}: malformed"):
+        parse_mpd(data, URL, xlinks={target: b'<!DOCTYPE x [<!ENTITY a "b">]><Period/>'})

@@ -25,7 +25,7 @@ from .mpd import (
     TemplateField,
     TimelineEntry,
 )
-from .plan import SegmentRef
+from .plan import ByteRange, IndexRef, SegmentRef
 
 __all__ = [
     "Run",
@@ -33,6 +33,7 @@ __all__ = [
     "ceil_count",
     "duration_count",
     "expand_runs",
+    "index_ref",
     "timeline_runs",
     "url_builder",
 ]
@@ -315,7 +316,7 @@ def _address_template(
     init = _template_init(rep, info, period.key)
     media = info.media
     if media is None:
-        return init, _whole_file(rep, period, info)[1]
+        return init, _whole_file(rep, period, None)[1]
     if "SubNumber" in media.names:
         raise UnsupportedManifest("SegmentTemplate with $SubNumber$ is not supported yet")
     if not media.names & _VARIABLE and info.timeline is None and info.duration is None:
@@ -373,26 +374,73 @@ def _address_list(
     return init, segments
 
 
-def _whole_file(rep: Representation, period: Period, info: SegmentInfo | None) -> Addressed:
-    if info is not None and info.has_index:
-        raise UnsupportedManifest(
-            f"SegmentBase with indexRange (Representation {rep.id!r}) is not supported yet"
-        )
+def _whole_file(
+    rep: Representation, period: Period, info: SegmentInfo | None, *, clip: bool = False
+) -> Addressed:
     if not rep.has_base_url:
         raise ManifestParseError(
             f"Representation {rep.id!r} has neither segment information nor a BaseURL"
         )
-    return None, (SegmentRef(rep.base_urls, None, 0.0, period.duration, period.key),)
+    index = None
+    if info is not None and info.kind == "base":
+        index = index_ref(rep, period, info, clip=clip)
+    return None, (SegmentRef(rep.base_urls, None, 0.0, period.duration, period.key, index=index),)
+
+
+def index_ref(
+    rep: Representation, period: Period, info: SegmentInfo, *, clip: bool = False
+) -> IndexRef | None:
+    """Where the sidx of a SegmentBase Representation is, or None when it has no index.
+
+    With ``clip``, only the subsegments inside the Period's time span are kept (several
+    Periods cutting one file, each with its presentationTimeOffset).
+    """
+    index_range = info.index_range
+    index_urls = None
+    if info.representation_index is not None:
+        source = info.representation_index
+        index_range = index_range or source.byte_range
+        if source.source_url:
+            index_urls = _resolve(rep.base_urls, source.source_url)
+            index_range = source.byte_range or ByteRange(0)
+    if index_range is None:
+        return None
+    timescale = info.timescale or 1
+    offset = (info.presentation_time_offset or 0) / timescale
+    init = info.initialization
+    window = None
+    if clip and period.duration is not None:
+        window = (offset, offset + period.duration)
+    return IndexRef(
+        urls=rep.base_urls,
+        range=index_range,
+        init_range=init.byte_range if init is not None else None,
+        init_urls=_resolve(rep.base_urls, init.source_url)
+        if init is not None and init.source_url
+        else None,
+        index_urls=index_urls,
+        period=period.key,
+        offset=offset,
+        window=window,
+    )
 
 
 def address(
-    rep: Representation, period: Period, *, limits: ManifestLimits | None = None
+    rep: Representation,
+    period: Period,
+    *,
+    limits: ManifestLimits | None = None,
+    clip: bool = False,
 ) -> Addressed:
-    """The init segment (or None) and the media segments of ``rep`` in ``period``."""
+    """The init segment (or None) and the media segments of ``rep`` in ``period``.
+
+    A SegmentBase Representation with an index yields one placeholder segment (the whole
+    file) whose :attr:`SegmentRef.index` says where its sidx is; see :mod:`trioseg.sidx`.
+    """
     limits = limits or ManifestLimits()
     info = rep.segment_info
     if info is None or info.kind == "base":
-        return _whole_file(rep, period, info)
+        return _whole_file(rep, period, info, clip=clip)
     if info.kind == "list":
         return _address_list(rep, period, info, limits)
     return _address_template(rep, period, info, limits)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Literal
 from urllib.parse import urljoin
 from xml.etree.ElementTree import Element, ParseError
@@ -22,7 +22,7 @@ import isodate
 from defusedxml import DefusedXmlException
 from defusedxml import ElementTree as SafeET
 
-from .errors import LimitExceeded, ManifestParseError
+from .errors import LimitExceeded, ManifestParseError, UnsupportedManifest
 from .plan import ByteRange
 
 __all__ = [
@@ -39,7 +39,9 @@ __all__ = [
     "TemplateField",
     "TimelineEntry",
     "URLRange",
+    "drm_name",
     "parse_mpd",
+    "xlink_targets",
 ]
 
 MPD_NAMESPACE = "urn:mpeg:dash:schema:mpd:2011"
@@ -55,6 +57,8 @@ class ManifestLimits:
     max_bytes: int = 16 * 1024 * 1024
     #: most segments one stream may expand to
     max_segments: int = 500_000
+    #: most sidx boxes one segment index may consist of (hierarchical indexes)
+    max_index_requests: int = 1000
 
 
 # -- attribute readers ------------------------------------------------------------------------
@@ -496,6 +500,46 @@ def _protected(el: Element) -> bool:
     return _child(el, "ContentProtection") is not None
 
 
+#: well-known ContentProtection system ids (lower-case UUIDs) and their names
+DRM_SYSTEMS = {
+    "edef8ba9-79d6-4ace-a3c8-27dcd51d21ed": "Widevine",
+    "9a04f079-9840-4286-ab92-e65be0885f95": "PlayReady",
+    "94ce86fb-07ff-4f43-adb8-93d2fa968ca2": "FairPlay",
+    "e2719d58-a985-b3c9-781a-b030af78d30e": "ClearKey",
+    "1077efec-c0b2-4d02-ace3-3c1e52e2fb4b": "ClearKey",
+    "5e629af5-38da-4063-8977-97ffbd9902d4": "Marlin",
+    "f239e769-efa3-4850-9c16-a903c6932efb": "PrimeTime",
+    "3d5e6d35-9b9a-41e8-b843-dd3c6e72c42c": "ChinaDRM",
+}
+_MP4_PROTECTION = "urn:mpeg:dash:mp4protection:2011"
+
+
+def drm_name(scheme_id_uri: str, value: str | None = None) -> str:
+    """A short name for a ContentProtection scheme: ``cenc``, ``Widevine``, ``PlayReady``."""
+    uri = scheme_id_uri.strip()
+    if uri.lower() == _MP4_PROTECTION:
+        return (value or "cenc").strip() or "cenc"
+    if uri.lower().startswith("urn:uuid:"):
+        return DRM_SYSTEMS.get(uri[9:].lower(), uri)
+    return uri
+
+
+def protection_schemes(*elements: Element) -> tuple[str, ...]:
+    """The names of every ContentProtection scheme declared in ``elements``, in order."""
+    names = (
+        drm_name(_str(cp, "schemeIdUri") or "unknown", _str(cp, "value"))
+        for el in elements
+        for cp in _children(el, "ContentProtection")
+    )
+    return tuple(dict.fromkeys(names))
+
+
+def roles(*elements: Element) -> tuple[str, ...]:
+    """Role@value of ``elements``, in order, without repeats."""
+    values = (_str(r, "value") for el in elements for r in _children(el, "Role"))
+    return tuple(dict.fromkeys(v for v in values if v))
+
+
 @attrs.frozen
 class Representation:
     """One encoded version of a component, with everything it inherits resolved."""
@@ -518,9 +562,18 @@ class Representation:
     period_index: int
     #: whether a BaseURL element applies (else ``base_urls`` is just the manifest URL)
     has_base_url: bool = True
+    #: ContentProtection scheme names (``cenc``, ``Widevine``, ...), Representation's first
+    drm: tuple[str, ...] = ()
+    #: Role@value of the Representation and its AdaptationSet
+    roles: tuple[str, ...] = ()
+    #: the AdaptationSet's id and its position in the Period
+    adaptation_id: str | None = None
+    adaptation_index: int = 0
 
     @classmethod
-    def from_element(cls, el: Element, adaptation: Element, parent: Scope) -> Representation:
+    def from_element(
+        cls, el: Element, adaptation: Element, parent: Scope, adaptation_index: int = 0
+    ) -> Representation:
         inner = parent.enter(el)
         scope = (el, adaptation)
         codecs = _inherited("codecs", *scope)
@@ -545,6 +598,10 @@ class Representation:
             segment_info=inner.segment_info,
             period_index=inner.period_index,
             has_base_url=inner.has_base_url,
+            drm=protection_schemes(el, adaptation),
+            roles=roles(el, adaptation),
+            adaptation_id=_str(adaptation, "id"),
+            adaptation_index=adaptation_index,
         )
 
 
@@ -558,9 +615,11 @@ class AdaptationSet:
     lang: str | None
     encrypted: bool
     representations: tuple[Representation, ...]
+    #: position in the Period
+    index: int = 0
 
     @classmethod
-    def from_element(cls, el: Element, parent: Scope) -> AdaptationSet:
+    def from_element(cls, el: Element, parent: Scope, index: int = 0) -> AdaptationSet:
         scope = parent.enter(el)
         return cls(
             id=_str(el, "id"),
@@ -569,12 +628,17 @@ class AdaptationSet:
             lang=_str(el, "lang"),
             encrypted=_protected(el),
             representations=tuple(
-                Representation.from_element(r, el, scope) for r in _children(el, "Representation")
+                Representation.from_element(r, el, scope, index)
+                for r in _children(el, "Representation")
             ),
+            index=index,
         )
 
 
-_XLINK_HREF = "{http://www.w3.org/1999/xlink}href"
+XLINK_NAMESPACE = "http://www.w3.org/1999/xlink"
+_XLINK_HREF = f"{{{XLINK_NAMESPACE}}}href"
+_XLINK_ACTUATE = f"{{{XLINK_NAMESPACE}}}actuate"
+RESOLVE_TO_ZERO = "urn:mpeg:dash:resolve-to-zero"
 
 
 @attrs.frozen
@@ -589,8 +653,10 @@ class Period:
     duration: float | None
     base_urls: tuple[str, ...]
     adaptation_sets: tuple[AdaptationSet, ...]
-    #: xlink:href of a remote Period (not resolved)
+    #: xlink:href of a remote Period that was not resolved
     xlink_href: str | None = None
+    #: xlink:actuate (``onLoad``, the default, or ``onRequest``)
+    xlink_actuate: str | None = None
 
     @property
     def key(self) -> str:
@@ -617,9 +683,11 @@ class Period:
             duration=timing[1],
             base_urls=scope.base_urls,
             adaptation_sets=tuple(
-                AdaptationSet.from_element(a, scope) for a in _children(el, "AdaptationSet")
+                AdaptationSet.from_element(a, scope, i)
+                for i, a in enumerate(_children(el, "AdaptationSet"))
             ),
             xlink_href=el.get(_XLINK_HREF),
+            xlink_actuate=el.get(_XLINK_ACTUATE),
         )
 
 
@@ -685,12 +753,20 @@ class Manifest:
     limits: ManifestLimits = ManifestLimits()
 
     @classmethod
-    def from_element(cls, root: Element, url: str, limits: ManifestLimits) -> Manifest:
+    def from_element(
+        cls,
+        root: Element,
+        url: str,
+        limits: ManifestLimits,
+        xlinks: Mapping[str, bytes] | None = None,
+    ) -> Manifest:
         if _local(root.tag) != "MPD" or _namespace(root.tag) not in _MPD_NAMESPACES:
             raise ManifestParseError(f"not an MPD: the root element is <{_local(root.tag)}>")
         duration = _duration(root, "mediaPresentationDuration")
         scope = Scope((url,)).enter(root)
-        period_elements = list(_children(root, "Period"))
+        period_elements = resolve_period_xlinks(
+            list(_children(root, "Period")), url, xlinks or {}, limits
+        )
         timing = period_timing(period_elements, duration)
         info = _child(root, "ProgramInformation")
         return cls(
@@ -740,11 +816,106 @@ def _parse_xml(data: bytes) -> Element:
     return root
 
 
-def parse_mpd(data: bytes, url: str, *, limits: ManifestLimits | None = None) -> Manifest:
-    """Parse the MPD ``data`` fetched from ``url`` (relative BaseURLs resolve against it)."""
+def parse_mpd(
+    data: bytes,
+    url: str,
+    *,
+    limits: ManifestLimits | None = None,
+    xlinks: Mapping[str, bytes] | None = None,
+) -> Manifest:
+    """Parse the MPD ``data`` fetched from ``url`` (relative BaseURLs resolve against it).
+
+    ``xlinks`` maps the absolute URLs :func:`xlink_targets` returned to the bodies fetched
+    from them; each body (zero or more Period elements) replaces its remote Period.
+    """
     limits = limits or ManifestLimits()
     if len(data) > limits.max_bytes:
         raise LimitExceeded(
             f"manifest is {len(data)} bytes, more than the limit of {limits.max_bytes}"
         )
-    return Manifest.from_element(_parse_xml(data), url, limits)
+    return Manifest.from_element(_parse_xml(data), url, limits, xlinks)
+
+
+# -- xlink ------------------------------------------------------------------------------------
+
+
+def _loads_on_load(el: Element) -> bool:
+    actuate = (el.get(_XLINK_ACTUATE) or "onLoad").strip()
+    return actuate == "onLoad"
+
+
+def xlink_targets(manifest: Manifest) -> tuple[str, ...]:
+    """The absolute URLs of the remote Periods to fetch before planning (xlink onLoad).
+
+    Fetch each (bounded by :attr:`ManifestLimits.max_bytes`) and parse again with
+    ``parse_mpd(data, url, xlinks={target: body, ...})``.
+    """
+    targets = (
+        urljoin(manifest.url, p.xlink_href.strip())
+        for p in manifest.periods
+        if p.xlink_href is not None
+        and p.xlink_href.strip() != RESOLVE_TO_ZERO
+        and (p.xlink_actuate or "onLoad").strip() == "onLoad"
+    )
+    return tuple(dict.fromkeys(targets))
+
+
+def resolve_period_xlinks(
+    elements: list[Element], url: str, xlinks: Mapping[str, bytes], limits: ManifestLimits
+) -> list[Element]:
+    """``elements`` with remote Periods replaced by the fetched bodies in ``xlinks``.
+
+    ``resolve-to-zero`` removes a Period; a remote Period whose body is not in ``xlinks``
+    is kept as it is (see :func:`xlink_targets`).  Remote bodies may not link further.
+    """
+    out: list[Element] = []
+    for el in elements:
+        href = _str(el, _XLINK_HREF)
+        if href is None:
+            out.append(el)
+            continue
+        if href == RESOLVE_TO_ZERO:
+            continue
+        target = urljoin(url, href)
+        body = xlinks.get(target) if _loads_on_load(el) else None
+        if body is None:
+            out.append(el)
+            continue
+        for remote in _remote_periods(body, target, limits):
+            inner = _str(remote, _XLINK_HREF)
+            if inner == RESOLVE_TO_ZERO:
+                continue
+            if inner is not None:
+                raise UnsupportedManifest(
+                    f"Period@xlink:href: the remote Period from {target} links to {inner!r} "
+                    "in turn; xlink chains are not followed"
+                )
+            out.append(remote)
+    return out
+
+
+_XML_DECLARATION = re.compile(rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>)?")
+
+
+def _remote_periods(body: bytes, target: str, limits: ManifestLimits) -> list[Element]:
+    if len(body) > limits.max_bytes:
+        raise LimitExceeded(
+            f"remote Period from {target} is {len(body)} bytes, more than the limit of "
+            f"{limits.max_bytes}"
+        )
+    content = _XML_DECLARATION.sub(b"", body, count=1)
+    wrapped = (
+        f'<MPD xmlns="{MPD_NAMESPACE}" xmlns:xlink="{XLINK_NAMESPACE}">'.encode()
+        + content
+        + b"</MPD>"
+    )
+    try:
+        root = _parse_xml(wrapped)
+    except ManifestParseError as exc:
+        raise ManifestParseError(f"remote Period from {target}: {exc}") from None
+    others = [c for c in root if isinstance(c.tag, str) and _local(c.tag) != "Period"]
+    if others:
+        raise ManifestParseError(
+            f"remote Period from {target}: expected Period elements, got <{_local(others[0].tag)}>"
+        )
+    return list(_children(root, "Period"))
