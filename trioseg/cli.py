@@ -32,16 +32,25 @@ from .engine import (
     JobControl,
     JobOutcome,
     Session,
-    fetch_manifest,
+    planned_outputs,
     run_job,
-    stream_output_path,
 )
 from .errors import TriosegError, UsageError
-from .events import Event, EventConsumer, JobFinished, Notice, Status
+from .events import Event, EventConsumer, JobFinished, Listing, Notice, Status
 from .fetch import Fetcher, NetworkOptions, open_fetcher
+from .formats import (
+    format_table,
+    list_formats,
+    parse_format_spec,
+    period_notes,
+    plan_json,
+    rows_json,
+    select,
+)
 from .headless import Reporter
-from .mpd import ManifestLimits, parse_mpd
-from .plan import Plan
+from .mpd import ManifestLimits
+from .plan import Plan, SegmentRef
+from .prepare import check_fetchable, complete_plan, load_manifest
 from .progress import Progress
 from .ratelimit import parse_rate
 from .retry import RetryPolicy
@@ -134,7 +143,51 @@ def build_parser() -> argparse.ArgumentParser:
         "urls",
         nargs="*",
         metavar="URL",
-        help="MPD manifest URLs (http or https); several make a batch",
+        help="MPD manifest URLs (http or https) or a local .mpd file; several make a batch",
+    )
+    sel = p.add_argument_group("selection")
+    sel.add_argument(
+        "-f",
+        "--format",
+        metavar="SPEC",
+        help="what to download (default: video?+audio?): items joined by + or , each "
+        "'all', a representation id, or KIND[FILTER]...[?] with KIND video/audio/text and "
+        "filters height/width/bandwidth/fps (<= >= < > = !=), lang=, codec=, id=, role=, "
+        "period=; a selector takes the best match, a trailing ? makes it optional. "
+        "Example: 'video[height<=720][codec=avc]+audio[lang=en]+audio[lang=fr]'",
+    )
+    sel.add_argument(
+        "-F",
+        "--list-formats",
+        action="store_true",
+        help="list every representation (id, kind, codecs, resolution, fps, bandwidth, "
+        "language, role, segments, duration, estimated size, encryption) and exit",
+    )
+    sel.add_argument(
+        "--simulate",
+        action="store_true",
+        help="plan only: show (or with --json print as a 'plan' event) every segment "
+        "that would be fetched, in order, and download nothing",
+    )
+    sel.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="resolve relative references as if the manifest had been fetched from URL "
+        "(for a manifest saved to a local file)",
+    )
+    sel.add_argument(
+        "--max-segments",
+        metavar="N",
+        type=_positive_int,
+        default=ManifestLimits().max_segments,
+        help="refuse a stream with more segments than this (default: %(default)s)",
+    )
+    sel.add_argument(
+        "--max-manifest-size",
+        metavar="BYTES",
+        type=_positive_int,
+        default=ManifestLimits().max_bytes,
+        help="refuse a manifest larger than this (default: %(default)s)",
     )
     out = p.add_argument_group("output")
     out.add_argument(
@@ -288,6 +341,11 @@ class Options:
     #: every manifest of the run (a batch when several); ``url`` is the one of this job
     urls: tuple[str, ...] = ()
     jobs: int = 1
+    format: str | None = None
+    list_formats: bool = False
+    simulate: bool = False
+    base_url: str | None = None
+    limits: ManifestLimits = attrs.Factory(ManifestLimits)
     #: in a batch, ``-o`` names a folder and each job picks a name inside it
     output_dir: Path | None = None
     namer: Callable[[Path], Path] | None = None
@@ -304,11 +362,7 @@ def _default_output(title: str | None, manifest_url: str) -> Path:
 
 
 def _check_outputs(plan: Plan, config: JobConfig, force: bool) -> None:
-    paths = (
-        [config.output]
-        if config.mux
-        else [stream_output_path(config.output, s) for s in plan.streams]
-    )
+    paths = [Path(info) for info in planned_outputs(plan, config)]
     if not force:
         for path in paths:
             if path.exists():
@@ -329,22 +383,36 @@ async def _download(
     session: Session | None = None,
 ) -> JobOutcome:
     policy = RetryPolicy(retries=options.retries)
-    limits = ManifestLimits()
+    limits = options.limits
     if not options.net.verify:
         emit(Notice("TLS certificate verification is disabled (--no-check-certificate)"))
-    body, final_url = await fetch_manifest(
+    manifest = await load_manifest(
         fetcher,
         options.url,
         attrs.evolve(policy, retries=min(policy.retries, MANIFEST_RETRIES)),
-        max_bytes=limits.max_bytes,
+        limits=limits,
+        base_url=options.base_url,
         emit=emit,
     )
-    manifest = parse_mpd(body, final_url, limits=limits)
-    plan = select_default(manifest)
+    if options.list_formats:
+        rows = list_formats(manifest, limits=limits)
+        notes = period_notes(manifest)
+        data = {"manifest": manifest.url, "formats": rows_json(rows), "period_notes": list(notes)}
+        emit(Listing("formats", data, format_table(rows, notes=notes), trio.current_time()))
+        return JobOutcome("complete", ())
+    plan = select(manifest, options.format, limits=limits) if options.format else None
+    plan = plan or select_default(manifest, limits=limits)
+    plan = await complete_plan(fetcher, plan, policy, limits=limits, emit=emit)
+    check_fetchable(plan)
+    if options.simulate:
+        emit(Listing("plan", plan_json(plan), _plan_text(plan), trio.current_time()))
+        return JobOutcome("complete", ())
+    title = manifest.title
+    source = manifest.url if not options.base_url else options.base_url
     if options.output_dir is not None:
-        output = options.output_dir / _default_output(manifest.title, final_url)
+        output = options.output_dir / _default_output(title, source)
     else:
-        output = options.output or _default_output(manifest.title, final_url)
+        output = options.output or _default_output(title, source)
     output = Path(os.path.abspath(output))
     if options.namer is not None:
         output = options.namer(output)
@@ -358,6 +426,24 @@ async def _download(
     )
     _check_outputs(plan, config, options.force)
     return await run_job(plan, config, fetcher, emit, control=control, session=session)
+
+
+def _plan_text(plan: Plan) -> str:
+    """The human form of ``--simulate``: each stream, its first and last requests."""
+
+    def show(ref: SegmentRef) -> str:
+        return f"    {ref.url}" + (f" bytes {ref.byte_range}" if ref.byte_range else "")
+
+    lines = [f"plan for {plan.manifest_url} (nothing downloaded):"]
+    lines += [f"  note: {note}" for note in plan.period_notes]
+    for stream in plan.streams:
+        refs = ([stream.init] if stream.init else []) + list(stream.segments)
+        lines.append(f"  {stream.kind} {stream.id}: {stream.label}, {len(refs)} requests")
+        if len(refs) <= 4:
+            lines += [show(ref) for ref in refs]
+        else:
+            lines += [show(refs[0]), show(refs[1]), "    ...", show(refs[-1])]
+    return "\n".join(lines)
 
 
 async def download(
@@ -406,8 +492,11 @@ async def download(
                         error = exc
                 watcher.cancel_scope.cancel()
             if not finished:
-                cancelled = control.scope.cancelled_caught
-                status: Status = "cancelled" if cancelled else "failed"
+                status: Status = "failed"
+                if control.scope.cancelled_caught:
+                    status = "cancelled"
+                elif outcome is not None:
+                    status = outcome.status
                 emit(JobFinished(status, (), str(error) if error else None, trio.current_time()))
     if control.scope.cancelled_caught or control.signal is not None:
         return 128 + (control.signal or signal.SIGINT)
@@ -580,8 +669,15 @@ def _options(argv: Sequence[str] | None) -> Options:
     if not args.demo and not urls:
         parser.error("a manifest URL is required (or --demo)")
     for url in urls:
-        if urlsplit(url).scheme not in ("http", "https"):
-            parser.error(f"not an http(s) URL: {url!r}")
+        if urlsplit(url).scheme not in ("http", "https") and not Path(url).is_file():
+            parser.error(f"not an http(s) URL or a manifest file: {url!r}")
+    if args.base_url is not None and urlsplit(args.base_url).scheme not in ("http", "https"):
+        parser.error(f"--base-url must be an http(s) URL, got {args.base_url!r}")
+    if args.format is not None:
+        try:
+            parse_format_spec(args.format)
+        except UsageError as exc:
+            parser.error(str(exc))
     if args.cookies is not None and not args.cookies.is_file():
         parser.error(f"cookies file not found: {args.cookies}")
     network = NetworkOptions(
@@ -600,6 +696,11 @@ def _options(argv: Sequence[str] | None) -> Options:
         url=urls[0] if urls else "",
         urls=tuple(urls),
         jobs=args.jobs,
+        format=args.format,
+        list_formats=args.list_formats,
+        simulate=args.simulate,
+        base_url=args.base_url,
+        limits=ManifestLimits(max_bytes=args.max_manifest_size, max_segments=args.max_segments),
         output=args.output,
         concurrency=args.concurrency,
         retries=args.retries,
@@ -621,6 +722,8 @@ def use_plain_output(options: Options) -> bool:
     return (
         options.headless
         or options.json
+        or options.list_formats
+        or options.simulate
         or not sys.stderr.isatty()
         or os.environ.get("TERM", "") in ("", "dumb")
     )

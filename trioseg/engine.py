@@ -50,8 +50,10 @@ __all__ = [
     "JobOutcome",
     "Session",
     "fetch_manifest",
+    "planned_outputs",
     "run_job",
     "stream_output_path",
+    "unwrap_group",
 ]
 
 Emit = Callable[[Event], None]
@@ -79,9 +81,37 @@ class JobOutcome:
 
 
 def stream_output_path(output: Path, stream: StreamPlan) -> Path:
-    """The ``--no-mux`` file of one stream: ``movie.video-720p.mp4`` beside ``movie.mp4``."""
-    ext = ".m4a" if stream.kind == "audio" else ".mp4"
+    """The file of one stream beside the output (``--no-mux``, and subtitles whatever the
+    container): ``movie.video-720p.mp4``, ``movie.audio-en.m4a``, ``movie.text-fr.vtt``."""
+    container = stream.container or "mp4"
+    if container == "mp4":
+        ext = ".m4a" if stream.kind == "audio" else ".mp4"
+    else:
+        ext = "." + safe_name(container, fallback="bin")
     return output.with_name(f"{output.stem}.{stream.kind}-{safe_name(stream.id)}{ext}")
+
+
+def _muxable(stream: StreamPlan, config: JobConfig) -> bool:
+    """Streams that go into the output container; the others are saved beside it."""
+    return (
+        config.mux
+        and stream.kind in ("video", "audio")
+        and (stream.container or "mp4")
+        in (
+            "mp4",
+            "webm",
+        )
+    )
+
+
+def planned_outputs(plan: Plan, config: JobConfig) -> list[str]:
+    """Every file a complete run of ``plan`` writes."""
+    paths = [
+        str(stream_output_path(config.output, s)) for s in plan.streams if not _muxable(s, config)
+    ]
+    if any(_muxable(s, config) for s in plan.streams):
+        paths.insert(0, str(config.output))
+    return paths
 
 
 def _all_segments(stream: StreamPlan) -> list[SegmentRef]:
@@ -278,17 +308,18 @@ class _Job:
         mux_inputs: list[tuple[Path, StreamPlan]] = []
         for stream in self.plan.streams:
             count = len(_all_segments(stream))
-            if config.mux:
+            muxed = _muxable(stream, config)
+            if muxed:
                 dest = self.store.workdir / f"{safe_name(stream.id)}.mp4"
             else:
                 dest = stream_output_path(config.output, stream)
             await trio.to_thread.run_sync(self.store.assemble, stream.id, count, dest)
-            if config.mux:
+            if muxed:
                 mux_inputs.append((dest, stream))
             else:
                 outputs.append(str(dest))
                 self.emit(StreamFinished(stream.id, str(dest), trio.current_time()))
-        if config.mux:
+        if mux_inputs:
             await self._mux(mux_inputs)
             outputs.append(str(config.output))
             for _, stream in mux_inputs:
@@ -321,7 +352,7 @@ class _Job:
         self.emit(MuxFinished(str(output), result.duration, trio.current_time()))
 
 
-def _unwrap(group: BaseExceptionGroup[BaseException]) -> BaseException:
+def unwrap_group(group: BaseExceptionGroup[BaseException]) -> BaseException:
     """The error to report from a nursery's group: a lone error or the first of ours."""
     matched, rest = group.split(TriosegError)
     if matched is not None and rest is None:
@@ -382,7 +413,9 @@ async def run_job(
             s.kind,
             s.label,
             len(_all_segments(s)),
-            None if config.mux else str(stream_output_path(config.output, s)),
+            str(config.output)
+            if _muxable(s, config)
+            else str(stream_output_path(config.output, s)),
             s.init is not None,
         )
         for s in plan.streams
@@ -401,7 +434,7 @@ async def run_job(
                 for stream in plan.streams:
                     nursery.start_soon(job.run_stream, stream)
         except BaseExceptionGroup as group:
-            raise _unwrap(group) from None
+            raise unwrap_group(group) from None
         finally:
             job.work = None
             control._retry = None

@@ -10,7 +10,7 @@ stream has one, is index 0 and the media segments follow.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 import attrs
 
@@ -24,6 +24,7 @@ __all__ = [
     "JobFinished",
     "JobPaused",
     "JobStarted",
+    "Listing",
     "MuxFinished",
     "MuxStarted",
     "Notice",
@@ -148,6 +149,18 @@ class Notice:
 
 
 @attrs.frozen
+class Listing:
+    """What ``-F`` or ``--simulate`` shows instead of downloading: ``data`` is the JSON
+    object (its ``"event"`` is ``kind``), ``text`` the human form."""
+
+    name: ClassVar[str] = "listing"
+    kind: str
+    data: dict[str, Any]
+    text: str
+    at: float = 0.0
+
+
+@attrs.frozen
 class JobPaused:
     """Fetching was paused (no new segment starts) or resumed."""
 
@@ -177,6 +190,7 @@ Event = (
     | MuxFinished
     | Notice
     | JobPaused
+    | Listing
     | JobFinished
 )
 

@@ -159,20 +159,48 @@ class Fetcher:
                 await self._bucket.consume(len(chunk))
             yield chunk
 
-    async def fetch_bytes(self, url: str, *, max_bytes: int | None = None) -> Fetched:
-        """GET ``url`` into memory (manifests), refusing bodies over ``max_bytes``."""
+    async def fetch_bytes(
+        self, url: str, *, max_bytes: int | None = None, byte_range: ByteRange | None = None
+    ) -> Fetched:
+        """GET ``url`` (or ``byte_range`` of it) into memory: manifests and segment
+        indexes.  Bodies over ``max_bytes`` are refused."""
         chunks: list[bytes] = []
         size = 0
+        headers = {"range": byte_range.header()} if byte_range is not None else {}
         try:
-            async with self._open(url, {}) as response:
-                if response.status_code != 200:
+            async with self._open(url, headers) as response:
+                status = response.status_code
+                if byte_range is not None and status == 200:
+                    # no range support: cut the range out of the whole body
+                    data = b"".join([c async for c in self._chunks(response)])
+                    end = None if byte_range.last is None else byte_range.last + 1
+                    return Fetched(data[byte_range.first : end], str(response.url))
+                if status != (206 if byte_range is not None else 200):
                     _status_error(response, url)
+                if byte_range is not None:
+                    _check_content_range(response.headers.get("content-range"), byte_range, url)
                 async for chunk in self._chunks(response):
                     size += len(chunk)
                     if max_bytes is not None and size > max_bytes:
                         raise FetchError(f"body larger than {max_bytes} bytes")
                     chunks.append(chunk)
                 return Fetched(b"".join(chunks), str(response.url))
+        except httpx.HTTPError as exc:
+            raise _translate(exc, url) from None
+
+    async def probe_size(self, url: str) -> tuple[int | None, bool]:
+        """(total size, whether byte ranges are served) of ``url``, without its body:
+        a one-byte range request."""
+        try:
+            async with self._open(url, {"range": "bytes=0-0"}) as response:
+                status = response.status_code
+                if status == 206:
+                    total = response.headers.get("content-range", "").rpartition("/")[2]
+                    return (int(total) if total.isdigit() else None), True
+                if status == 200:
+                    length = response.headers.get("content-length", "")
+                    return (int(length) if length.isdigit() else None), False
+                _status_error(response, url)
         except httpx.HTTPError as exc:
             raise _translate(exc, url) from None
 

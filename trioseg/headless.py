@@ -8,6 +8,7 @@ per ``interval`` seconds; warnings, failures and the summary are printed as they
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any, TextIO
 
 import attrs
@@ -18,6 +19,7 @@ from .events import (
     HostLimit,
     JobFinished,
     JobStarted,
+    Listing,
     MuxFinished,
     MuxStarted,
     Notice,
@@ -62,6 +64,8 @@ class Reporter:
     #: in a batch: put before every line, and merged into every JSON object
     prefix: str = ""
     json_extra: dict[str, Any] = attrs.Factory(dict)
+    #: where the human form of -F / --simulate goes (standard output by default)
+    listing_out: TextIO | None = None
     _last: dict[str, float] = attrs.Factory(dict)
 
     async def consume(self, receive: trio.MemoryReceiveChannel[Event]) -> None:
@@ -102,6 +106,11 @@ class Reporter:
                     f"error: {_name(st)} segment {event.index} failed after "
                     f"{event.attempts} attempt(s): {event.error} ({event.url})"
                 )
+            case Listing():
+                if self.json_out is not None:
+                    self._json({"event": event.kind, **event.data})
+                else:
+                    print(event.text, file=self.listing_out or sys.stdout, flush=True)
             case HostLimit():
                 self._json(_event_json(event))
                 self._line(f"warning: host {event.host}: {event.reason}; limit {event.limit}")
