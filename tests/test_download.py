@@ -153,19 +153,31 @@ async def test_permanent_failure_is_partial_and_a_rerun_fetches_only_it(
         assert code == 1
         finished = events[-1]
         assert finished["status"] == "partial"
-        assert finished["outputs"] == []
+        # the output is written with the hole, and says where it is
+        assert finished["outputs"] == [str(tmp_path / "m.mp4")]
         failed = [f for s in finished["streams"] for f in s["failed"]]
         assert failed == [
-            {"index": 3, "url": origin.url(missing), "error": "HTTP 404", "attempts": 1}
+            {
+                "index": 3,
+                "url": origin.url(missing),
+                "error": "HTTP 404",
+                "attempts": 1,
+                "start": 2.0,
+                "end": 3.0,
+            }
         ]
-        assert not (tmp_path / "m.mp4").exists()
-        assert "re-run" in err
+        assert "re-run" in finished["error"]
+        gaps = [e["message"] for e in events if e["event"] == "warning"]
+        assert any("video has no media from 2.00 s to 3.00 s" in g for g in gaps)
+        assert probe(tmp_path / "m.mp4").of_type("video")
         before = len(origin.requests)
         code, events, err = await run_cli(options(url, tmp_path / "m.mp4"))
         rerun = [r.path for r in origin.requests[before:]]
     assert code == 0, err
     assert sorted(rerun) == sorted([rel(content, content.manifest), missing])
-    assert probe(tmp_path / "m.mp4").of_type("video")
+    result = probe(tmp_path / "m.mp4")
+    assert result.duration is not None and abs(result.duration - 6.0) < 0.2
+    assert not (tmp_path / ".m.mp4.trioseg").exists()
 
 
 @pytest.mark.trio

@@ -90,7 +90,16 @@ def test_summary_is_the_finished_contract() -> None:
         "path": None,
         "segments_total": 4,
         "segments_done": 2,
-        "failed": [{"index": 2, "url": "http://x/2", "error": "HTTP 404", "attempts": 2}],
+        "failed": [
+            {
+                "index": 2,
+                "url": "http://x/2",
+                "error": "HTTP 404",
+                "attempts": 2,
+                "start": None,
+                "end": None,
+            }
+        ],
     }
 
 

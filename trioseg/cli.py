@@ -55,7 +55,7 @@ from .progress import Progress
 from .ratelimit import parse_rate
 from .retry import RetryPolicy
 from .select import select_default
-from .store import safe_name
+from .store import SegmentStore, safe_name
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -362,8 +362,11 @@ def _default_output(title: str | None, manifest_url: str) -> Path:
 
 
 def _check_outputs(plan: Plan, config: JobConfig, force: bool) -> None:
+    """Refuse to overwrite files, except our own partial result of an earlier run (its
+    work folder is still there) or with ``--force``."""
     paths = [Path(info) for info in planned_outputs(plan, config)]
-    if not force:
+    resuming = SegmentStore.for_output(config.output).workdir.is_dir()
+    if not force and not resuming:
         for path in paths:
             if path.exists():
                 raise UsageError(f"output exists: {path} (use --force to overwrite)")

@@ -12,8 +12,10 @@ The engine never prints: it reports through ``emit`` (a trio memory channel's
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import random
+import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -27,6 +29,7 @@ from .events import (
     JobPaused,
     JobStarted,
     MuxFinished,
+    MuxProgress,
     MuxStarted,
     Notice,
     SegmentDone,
@@ -39,10 +42,12 @@ from .events import (
 )
 from .fetch import Fetcher
 from .hosts import Hosts
+from .mux import MuxInput, MuxResult, mux
 from .plan import Plan, SegmentRef, StreamPlan
 from .progress import host_of
 from .retry import RetryPolicy
 from .store import SegmentStore, safe_name
+from .verify import verify_output
 
 __all__ = [
     "JobConfig",
@@ -267,9 +272,18 @@ class _Job:
                     self.hosts.failed(host, exc)
                     if not self._should_retry(exc, tries, segment):
                         self.failed[stream.id, index] = (stream, segment, attempt)
+                        start = segment.start
+                        end = None if start is None else start + (segment.duration or 0.0)
                         self.emit(
                             SegmentFailed(
-                                stream.id, index, url, str(exc), attempt, trio.current_time()
+                                stream.id,
+                                index,
+                                url,
+                                str(exc),
+                                attempt,
+                                trio.current_time(),
+                                start,
+                                end,
                             )
                         )
                         return
@@ -301,48 +315,124 @@ class _Job:
         # a permanent error on one BaseURL may not hold on the next alternative
         return isinstance(exc, HTTPStatusError) and attempt < len(segment.urls)
 
-    async def finish(self) -> tuple[str, ...]:
-        """Assemble each stream's file and mux them; returns the paths written."""
+    def _present(self, stream: StreamPlan) -> list[int]:
+        """Indices of the stream's segments that are on disk (all but the failed ones)."""
+        return [i for i in range(len(_all_segments(stream))) if (stream.id, i) not in self.failed]
+
+    async def finish(self) -> tuple[tuple[str, ...], list[str]]:
+        """Assemble each stream, mux and verify; returns the paths written and the
+        problems found.  With failed segments the output is written with gaps."""
         config = self.config
         outputs: list[str] = []
-        mux_inputs: list[tuple[Path, StreamPlan]] = []
+        inputs: list[MuxInput] = []
+        seen_kinds: set[str] = set()
         for stream in self.plan.streams:
-            count = len(_all_segments(stream))
-            muxed = _muxable(stream, config)
-            if muxed:
-                dest = self.store.workdir / f"{safe_name(stream.id)}.mp4"
+            present = self._present(stream)
+            if _muxable(stream, config):
+                paths = []
+                for number, indices in enumerate(_parts(stream, present)):
+                    dest = self.store.workdir / f"{safe_name(stream.id)}.p{number}.mp4"
+                    assemble = functools.partial(
+                        self.store.assemble, stream.id, 0, dest, indices=indices
+                    )
+                    await trio.to_thread.run_sync(assemble)
+                    paths.append(dest)
+                if paths:
+                    first = stream.kind not in seen_kinds
+                    seen_kinds.add(stream.kind)
+                    inputs.append(
+                        MuxInput(paths[0], stream.kind, stream.lang, tuple(paths[1:]), first)
+                    )
             else:
                 dest = stream_output_path(config.output, stream)
-            await trio.to_thread.run_sync(self.store.assemble, stream.id, count, dest)
-            if muxed:
-                mux_inputs.append((dest, stream))
-            else:
+                assemble = functools.partial(
+                    self.store.assemble, stream.id, 0, dest, indices=present
+                )
+                await trio.to_thread.run_sync(assemble)
                 outputs.append(str(dest))
                 self.emit(StreamFinished(stream.id, str(dest), trio.current_time()))
-        if mux_inputs:
-            await self._mux(mux_inputs)
-            outputs.append(str(config.output))
-            for _, stream in mux_inputs:
-                self.emit(StreamFinished(stream.id, str(config.output), trio.current_time()))
-        if not config.keep_segments:
+        problems: list[str] = []
+        if inputs:
+            await self._mux(inputs)
+            outputs.insert(0, str(config.output))
+            for stream in self.plan.streams:
+                if _muxable(stream, config):
+                    self.emit(StreamFinished(stream.id, str(config.output), trio.current_time()))
+            problems = await self._verify([i.kind for i in inputs])
+        if not config.keep_segments and not self.failed and not problems:
             await trio.to_thread.run_sync(self.store.remove)
-        return tuple(outputs)
+        return tuple(outputs), problems
 
-    async def _mux(self, inputs: list[tuple[Path, StreamPlan]]) -> None:
-        from .mux import MuxInput, mux
+    async def _verify(self, kinds: list[str]) -> list[str]:
+        plan = self.plan
+        durations = [
+            ref.duration for s in plan.streams for ref in s.segments if ref.duration is not None
+        ]
+        tolerance = max(durations, default=10.0)
+        expected = plan.duration
+        if expected is None and durations:
+            expected = max(
+                sum(ref.duration or 0 for ref in s.segments)
+                for s in plan.streams
+                if _muxable(s, self.config)
+            )
+        check = functools.partial(
+            verify_output,
+            self.config.output,
+            kinds,
+            expected_duration=None if self.failed else expected,
+            tolerance=tolerance,
+            gaps_allowed=bool(self.failed),
+            gap_threshold=max(min(durations, default=1.0) / 2, 0.1),
+        )
+        result = await trio.to_thread.run_sync(check)
+        for gap in result.gaps:
+            self.emit(
+                Notice(
+                    f"{gap.kind} has no media from {gap.start:.2f} s to {gap.end:.2f} s "
+                    "(segments that failed)",
+                    trio.current_time(),
+                )
+            )
+        return list(result.problems)
 
+    async def _mux(self, inputs: list[MuxInput]) -> None:
         output = self.config.output
         part = output.with_name(output.name + ".part")
         self.emit(MuxStarted(str(output), trio.current_time()))
-        job = functools.partial(
-            mux,
-            [MuxInput(path, stream.kind, stream.lang) for path, stream in inputs],
-            part,
-            container=self.config.container,
-        )
+        token = trio.lowlevel.current_trio_token()
+        cancelled = threading.Event()
+        last = [0.0]
+
+        def progress(fraction: float) -> None:
+            if cancelled.is_set():
+                raise MuxError("muxing was cancelled")
+            if fraction - last[0] >= 0.01 or fraction >= 1.0:
+                last[0] = fraction
+                event = MuxProgress(str(output), round(fraction, 3))
+                with contextlib.suppress(trio.RunFinishedError):
+                    token.run_sync_soon(
+                        lambda: self.emit(attrs.evolve(event, at=trio.current_time()))
+                    )
+
+        finished = threading.Event()
+
+        def job() -> MuxResult:
+            try:
+                return mux(inputs, part, container=self.config.container, progress=progress)
+            finally:
+                finished.set()
+
         try:
-            result = await trio.to_thread.run_sync(job)
+            result = await trio.to_thread.run_sync(job, abandon_on_cancel=True)
             part.replace(output)
+        except trio.Cancelled:
+            # stop the worker at its next progress call, and wait for it to clean up
+            cancelled.set()
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(finished.wait)
+            part.unlink(missing_ok=True)
+            raise
         except OSError as exc:
             part.unlink(missing_ok=True)
             raise MuxError(f"cannot write {output}: {exc.strerror or exc}") from None
@@ -350,6 +440,30 @@ class _Job:
             part.unlink(missing_ok=True)
             raise
         self.emit(MuxFinished(str(output), result.duration, trio.current_time()))
+
+
+def _parts(stream: StreamPlan, present: list[int]) -> list[list[int]]:
+    """The present segments split into runs that each start with their init segment:
+    a later Period whose init differs starts a new part (muxed as a continuation)."""
+    refs = _all_segments(stream)
+    parts: list[list[int]] = []
+    init: int | None = 0 if stream.init is not None else None
+    current: list[int] = []
+    for index in present:
+        ref = refs[index]
+        if index == 0 and stream.init is not None:
+            continue
+        if ref.is_init:
+            if current:
+                parts.append(current)
+            init, current = index, []
+            continue
+        if not current and init is not None:
+            current.append(init)
+        current.append(index)
+    if current:
+        parts.append(current)
+    return parts
 
 
 def unwrap_group(group: BaseExceptionGroup[BaseException]) -> BaseException:
@@ -439,15 +553,18 @@ async def run_job(
             job.work = None
             control._retry = None
         total_failed = len(job.failed)
-        if total_failed:
-            status: Status = "partial" if job.done else "failed"
-            outcome = JobOutcome(
-                status,
-                (),
-                f"{total_failed} segment(s) failed; re-run the same command to retry them",
-            )
+        if total_failed and not job.done:
+            outcome = JobOutcome("failed", (), "every segment failed")
         else:
-            outcome = JobOutcome("complete", await job.finish())
+            outputs, problems = await job.finish()
+            if total_failed:
+                problems.insert(
+                    0,
+                    f"{total_failed} segment(s) failed, the output has gaps; "
+                    "re-run the same command to fetch them",
+                )
+            status: Status = "partial" if problems else "complete"
+            outcome = JobOutcome(status, outputs, "; ".join(problems) or None)
     except TriosegError as exc:
         outcome = JobOutcome("failed", (), str(exc))
     finally:

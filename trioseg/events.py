@@ -26,6 +26,7 @@ __all__ = [
     "JobStarted",
     "Listing",
     "MuxFinished",
+    "MuxProgress",
     "MuxStarted",
     "Notice",
     "SegmentDone",
@@ -103,6 +104,9 @@ class SegmentFailed:
     error: str
     attempts: int
     at: float = 0.0
+    #: the segment's time span in seconds (relative to its Period), when known
+    start: float | None = None
+    end: float | None = None
 
 
 @attrs.frozen
@@ -128,6 +132,14 @@ class StreamFinished:
 class MuxStarted:
     name: ClassVar[str] = "mux_started"
     output: str
+    at: float = 0.0
+
+
+@attrs.frozen
+class MuxProgress:
+    name: ClassVar[str] = "mux_progress"
+    output: str
+    fraction: float
     at: float = 0.0
 
 
@@ -187,6 +199,7 @@ Event = (
     | StreamFinished
     | HostLimit
     | MuxStarted
+    | MuxProgress
     | MuxFinished
     | Notice
     | JobPaused

@@ -21,6 +21,7 @@ from .events import (
     JobStarted,
     Listing,
     MuxFinished,
+    MuxProgress,
     MuxStarted,
     Notice,
     SegmentDone,
@@ -120,6 +121,12 @@ class Reporter:
             case MuxStarted():
                 self._json(_event_json(event))
                 self._line(f"muxing {event.output}")
+            case MuxProgress():
+                last = self._last.get("\0mux")
+                if last is None or event.at - last >= self.interval:
+                    self._last["\0mux"] = event.at
+                    self._json(_event_json(event))
+                    self._line(f"muxing {event.fraction:.0%}")
             case MuxFinished():
                 self._json(_event_json(event))
             case StreamFinished():

@@ -19,7 +19,7 @@ import attrs
 import av
 from av.container import InputContainer, OutputContainer
 from av.packet import Packet
-from av.stream import Stream
+from av.stream import Disposition, Stream
 
 from .errors import MuxError
 
@@ -76,6 +76,11 @@ class MuxInput:
     path: Path
     kind: str
     lang: str | None = None
+    #: files that continue the same stream after ``path`` (a later Period with its own
+    #: init segment); their timestamps are made to follow on from the previous part
+    parts: tuple[Path, ...] = ()
+    #: flag this track as the default of its kind
+    default: bool = False
 
 
 @attrs.frozen
@@ -85,9 +90,19 @@ class MuxResult:
     streams: tuple[str, ...]
 
 
+#: a decode time this far behind the stream's end starts a new timeline (a Period
+#: boundary whose media restarts its clock): it is moved to follow on
+_RESTART = 0.5
+
+
 @attrs.define
 class _Source:
-    """One opened input: its container, its copied stream and its packet read-ahead."""
+    """One opened input: its container(s), its copied stream and its packet read-ahead.
+
+    Timestamps are kept in each packet's own time base; ``shift`` (seconds) is added to
+    make later parts and restarted timelines continue where the stream ended, and
+    ``offset`` (seconds) removes the lead common to all inputs.
+    """
 
     spec: MuxInput
     container: InputContainer
@@ -95,8 +110,11 @@ class _Source:
     packets: Iterator[Packet[Stream]]
     scale: float
     out_stream: Stream | None = None
-    offset: int = 0
+    offset: Fraction = Fraction(0)
     last_dts: int | None = None
+    shift: Fraction = Fraction(0)
+    end: Fraction | None = None
+    extra: list[InputContainer] = attrs.Factory(list)
 
 
 def mux(
@@ -126,8 +144,7 @@ def mux(
         heads = [_first_packet(src) for src in sources]
         start = _common_start(sources, heads)
         for src in sources:
-            assert src.stream.time_base is not None
-            src.offset = round(start / src.stream.time_base)
+            src.offset = start
         total = _total_duration(sources, start)
         try:
             out = av.open(str(output), "w", format=fmt, options=options)
@@ -150,6 +167,8 @@ def mux(
     finally:
         for src in sources:
             _close_quietly(src.container)
+            for extra in src.extra:
+                _close_quietly(extra)
     if progress is not None and total is not None:
         progress(1.0)
     return MuxResult(output, duration, tuple(src.spec.kind for src in sources))
@@ -167,8 +186,51 @@ def _open_source(spec: MuxInput) -> _Source:
     if stream.time_base is None:
         _close_quietly(container)
         raise MuxError(f"cannot read {spec.path}: stream has no time base")
-    packets = (p for p in container.demux(stream) if p.dts is not None)
-    return _Source(spec, container, stream, packets, float(stream.time_base))
+    src = _Source(spec, container, stream, iter(()), float(stream.time_base))
+    src.packets = _continuous(src)
+    return src
+
+
+def _demux(container: InputContainer, path: Path) -> Iterator[Packet[Stream]]:
+    stream = container.streams[0]
+    try:
+        for packet in container.demux(stream):
+            if packet.dts is not None:
+                yield packet
+    except _AV_ERRORS as exc:
+        raise MuxError(f"cannot read {path}: {_reason(exc)}") from exc
+
+
+def _continuous(src: _Source) -> Iterator[Packet[Stream]]:
+    """Every packet of every part, shifted so that the stream's time never restarts."""
+    paths = (src.spec.path, *src.spec.parts)
+    for number, path in enumerate(paths):
+        if number == 0:
+            container = src.container
+        else:
+            try:
+                container = av.open(str(path), "r")
+            except _AV_ERRORS as exc:
+                raise MuxError(f"cannot read {path}: {_reason(exc)}") from exc
+            src.extra.append(container)
+            if not container.streams:
+                raise MuxError(f"cannot read {path}: no streams found")
+        first = True
+        for packet in _demux(container, path):
+            tb = packet.time_base
+            assert tb is not None and packet.dts is not None
+            start = packet.dts * tb + src.shift
+            if src.end is not None and ((first and number) or start < src.end - _RESTART):
+                src.shift += src.end - start
+                start = src.end
+            first = False
+            ticks = round(src.shift / tb)
+            packet.dts += ticks
+            if packet.pts is not None:
+                packet.pts += ticks
+            end = start + (packet.duration or 0) * tb
+            src.end = end if src.end is None else max(src.end, end)
+            yield packet
 
 
 def _next_packet(src: _Source) -> Packet[Stream] | None:
@@ -218,6 +280,7 @@ def _add_stream(out: OutputContainer, src: _Source, fmt: str) -> Stream:
     lang = src.spec.lang or src.stream.language
     if lang and lang != "und":
         stream.metadata["language"] = _language(lang, fmt)
+    stream.disposition = Disposition.default if src.spec.default else Disposition(0)
     return stream
 
 
@@ -274,10 +337,11 @@ def _copy_packets(
 def _retime(src: _Source, packet: Packet[Stream]) -> None:
     """Remove the common lead; nudge a decode time that goes backwards (overlapping segments)."""
     dts, pts = packet.dts, packet.pts
-    assert dts is not None
-    dts -= src.offset
+    assert dts is not None and packet.time_base is not None
+    lead = round(src.offset / packet.time_base)
+    dts -= lead
     if pts is not None:
-        pts -= src.offset
+        pts -= lead
     if src.last_dts is not None and dts <= src.last_dts:
         dts = src.last_dts + 1
         if pts is not None and pts < dts:
@@ -291,7 +355,8 @@ def _retime(src: _Source, packet: Packet[Stream]) -> None:
 def _seconds(packet: Packet[Stream], scale: float) -> float:
     ts = packet.dts if packet.dts is not None else packet.pts
     assert ts is not None
-    return ts * scale
+    tb = packet.time_base
+    return float(ts * tb) if tb is not None else ts * scale
 
 
 def _probe_duration(path: Path) -> float | None:

@@ -21,6 +21,7 @@ from .events import (
     JobPaused,
     JobStarted,
     MuxFinished,
+    MuxProgress,
     MuxStarted,
     Notice,
     SegmentDone,
@@ -137,6 +138,7 @@ class Progress:
     outputs: tuple[str, ...] = ()
     error: str | None = None
     muxing: str | None = None
+    mux_fraction: float | None = None
     paused: bool = False
     latest: float = 0.0
     hosts: dict[str, HostState] = attrs.Factory(dict)
@@ -192,8 +194,12 @@ class Progress:
                 self.paused = event.paused
             case MuxStarted():
                 self.muxing = event.output
+                self.mux_fraction = 0.0
+            case MuxProgress():
+                self.mux_fraction = event.fraction
             case MuxFinished():
                 self.muxing = None
+                self.mux_fraction = 1.0
             case Notice():
                 self.notices.append(event.message)
             case JobFinished():
@@ -233,7 +239,14 @@ class Progress:
                     "segments_total": st.total,
                     "segments_done": st.done,
                     "failed": [
-                        {"index": f.index, "url": f.url, "error": f.error, "attempts": f.attempts}
+                        {
+                            "index": f.index,
+                            "url": f.url,
+                            "error": f.error,
+                            "attempts": f.attempts,
+                            "start": f.start,
+                            "end": f.end,
+                        }
                         for f in st.failed
                     ],
                 }

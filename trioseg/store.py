@@ -27,7 +27,7 @@ import os
 import re
 import shutil
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -344,9 +344,11 @@ class SegmentStore:
         entry = JournalEntry(url, str(byte_range) if byte_range else None, sink.size, sink.crc32)
         self._journal().record(stream, index, entry)
 
-    def assemble(self, stream: str, count: int, dest: Path) -> int:
-        """Concatenate segments ``0..count-1`` of ``stream`` into ``dest`` atomically,
-        checking each against its journal checksum.
+    def assemble(
+        self, stream: str, count: int, dest: Path, *, indices: Sequence[int] | None = None
+    ) -> int:
+        """Concatenate segments ``0..count-1`` of ``stream`` (or just ``indices``, in that
+        order) into ``dest`` atomically, checking each against its journal checksum.
 
         Blocking (run it in a thread); memory stays bounded by the copy buffer.
         """
@@ -356,7 +358,7 @@ class SegmentStore:
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
             with open(part, "wb") as out:
-                for index in range(count):
+                for index in range(count) if indices is None else indices:
                     path = self.segment_path(stream, index)
                     crc = 0
                     with open(path, "rb") as src:
