@@ -49,13 +49,14 @@ from .formats import (
 )
 from .headless import Reporter
 from .mpd import ManifestLimits
+from .naming import DEFAULT_TEMPLATE, container_for, fill_template, template_fields
 from .plan import Plan, SegmentRef
 from .prepare import check_fetchable, complete_plan, load_manifest
 from .progress import Progress
 from .ratelimit import parse_rate
 from .retry import RetryPolicy
 from .select import select_default
-from .store import SegmentStore, safe_name
+from .store import SegmentStore
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -195,8 +196,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--output",
         metavar="PATH",
         type=Path,
-        help="output file; missing folders are created (default: NAME.mp4 in the current "
-        "folder, NAME from the manifest's title or file name)",
+        help="output file or template with {title} {id} {height} {lang} {ext}; missing "
+        "folders are created (default: '{title}.{ext}' in the current folder; title from "
+        "ProgramInformation, else the manifest's file name)",
+    )
+    out.add_argument(
+        "--container",
+        choices=("mp4", "mkv"),
+        help="the output container (default: from the -o extension, else mp4); mkv also "
+        "embeds subtitles",
+    )
+    out.add_argument(
+        "--keep-segments",
+        action="store_true",
+        help="keep the downloaded segments and per-stream files (the work folder "
+        "beside the output) after a verified mux",
     )
     out.add_argument(
         "--no-mux",
@@ -346,6 +360,9 @@ class Options:
     simulate: bool = False
     base_url: str | None = None
     limits: ManifestLimits = attrs.Factory(ManifestLimits)
+    #: "mp4" or "matroska" when --container was given; else the -o extension decides
+    container: str | None = None
+    keep_segments: bool = False
     #: in a batch, ``-o`` names a folder and each job picks a name inside it
     output_dir: Path | None = None
     namer: Callable[[Path], Path] | None = None
@@ -353,12 +370,6 @@ class Options:
     @property
     def net(self) -> NetworkOptions:
         return self.network or NetworkOptions(timeout=self.timeout, verify=self.verify)
-
-
-def _default_output(title: str | None, manifest_url: str) -> Path:
-    stem = Path(urlsplit(manifest_url).path).stem
-    name = safe_name(title or "", fallback="") or safe_name(stem, fallback="trioseg")
-    return Path(f"{name}.mp4")
 
 
 def _check_outputs(plan: Plan, config: JobConfig, force: bool) -> None:
@@ -410,12 +421,16 @@ async def _download(
     if options.simulate:
         emit(Listing("plan", plan_json(plan), _plan_text(plan), trio.current_time()))
         return JobOutcome("complete", ())
-    title = manifest.title
     source = manifest.url if not options.base_url else options.base_url
+    named = str(options.output) if options.output is not None else None
+    container = container_for(named, options.container)
+    fields = template_fields(plan, manifest.title, source, container)
     if options.output_dir is not None:
-        output = options.output_dir / _default_output(title, source)
+        output = options.output_dir / fill_template(DEFAULT_TEMPLATE, fields)
+    elif options.output is not None:
+        output = fill_template(str(options.output), fields)
     else:
-        output = options.output or _default_output(title, source)
+        output = fill_template(DEFAULT_TEMPLATE, fields)
     output = Path(os.path.abspath(output))
     if options.namer is not None:
         output = options.namer(output)
@@ -426,6 +441,8 @@ async def _download(
         mux=options.mux,
         fresh=options.fresh,
         host_limits=options.host_limits,
+        container=container,
+        keep_segments=options.keep_segments,
     )
     _check_outputs(plan, config, options.force)
     return await run_job(plan, config, fetcher, emit, control=control, session=session)
@@ -683,6 +700,11 @@ def _options(argv: Sequence[str] | None) -> Options:
             parser.error(str(exc))
     if args.cookies is not None and not args.cookies.is_file():
         parser.error(f"cookies file not found: {args.cookies}")
+    container = {"mp4": "mp4", "mkv": "matroska", None: None}[args.container]
+    try:
+        container_for(str(args.output) if args.output else None, container)
+    except UsageError as exc:
+        parser.error(str(exc))
     network = NetworkOptions(
         timeout=args.timeout,
         connect_timeout=args.connect_timeout,
@@ -704,6 +726,8 @@ def _options(argv: Sequence[str] | None) -> Options:
         simulate=args.simulate,
         base_url=args.base_url,
         limits=ManifestLimits(max_bytes=args.max_manifest_size, max_segments=args.max_segments),
+        container=container,
+        keep_segments=args.keep_segments,
         output=args.output,
         concurrency=args.concurrency,
         retries=args.retries,
