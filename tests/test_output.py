@@ -189,3 +189,49 @@ async def test_multi_period_output_plays_continuously(
     assert info.duration is not None and abs(info.duration - 8.0) < 0.2
     for stream in info.streams:
         assert stream.duration is not None and abs(stream.duration - 8.0) < 0.2
+
+
+SUBS = Path(__file__).parent / "data" / "subtitles"
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize(
+    ("fixture", "codecs", "out_ext", "container"),
+    [
+        ("shaka-wvtt.mp4", "wvtt", "vtt", "mp4"),
+        ("shaka-stpp.mp4", "stpp.ttml.im1t", "ttml", "mp4"),
+        ("shaka-wvtt.mp4", "wvtt", "vtt", "mkv"),
+    ],
+)
+async def test_subtitles_are_converted_beside_and_embedded_in_matroska(
+    dash_factory: Factory, tmp_path: Path, fixture: str, codecs: str, out_ext: str, container: str
+) -> None:
+    content = dash_factory(duration=4.0)
+    site = tmp_path / "site"
+    shutil.copytree(content.root, site)
+    shutil.copy(SUBS / fixture, site / "subs.mp4")
+    manifest = site / content.manifest.relative_to(content.root)
+    text = manifest.read_text()
+    text = text.replace(
+        "</Period>",
+        '<AdaptationSet contentType="text" mimeType="application/mp4" lang="en">'
+        f'<Representation id="subs" bandwidth="300" codecs="{codecs}">'
+        "<BaseURL>subs.mp4</BaseURL></Representation></AdaptationSet></Period>",
+    )
+    manifest.write_text(text)
+    async with open_origin(site) as origin:
+        url = origin.url(rel(content, content.manifest))
+        code, events, err = await run_cli(
+            options(url, tmp_path / f"m.{container}", format="video+audio+text")
+        )
+    assert code == 0, (err, events[-1])
+    beside = tmp_path / f"m.text-subs.{out_ext}"
+    assert sorted(events[-1]["outputs"]) == sorted([str(tmp_path / f"m.{container}"), str(beside)])
+    body = beside.read_text()
+    if out_ext == "vtt":
+        assert body.startswith("WEBVTT") and "-->" in body
+    else:
+        assert "<tt" in body and "<p" in body
+    kinds = [s.type for s in probe(tmp_path / f"m.{container}").streams]
+    expected = ["video", "audio", "subtitle"] if container == "mkv" else ["video", "audio"]
+    assert kinds == expected

@@ -22,6 +22,7 @@ from pathlib import Path
 import attrs
 import trio
 
+from . import subtitles
 from .errors import FetchError, HTTPStatusError, ManifestFetchError, MuxError, TriosegError
 from .events import (
     Event,
@@ -96,6 +97,16 @@ def stream_output_path(output: Path, stream: StreamPlan) -> Path:
     return output.with_name(f"{output.stem}.{stream.kind}-{safe_name(stream.id)}{ext}")
 
 
+def text_output_path(output: Path, stream: StreamPlan) -> Path:
+    """Where a subtitle track is saved beside the output, as plain WebVTT or TTML."""
+    codecs = (stream.codecs or "").lower()
+    container = stream.container or ""
+    ext = "ttml" if "stpp" in codecs or container == "ttml" else "vtt"
+    if container == "srt":
+        ext = "srt"
+    return output.with_name(f"{output.stem}.text-{safe_name(stream.id)}.{ext}")
+
+
 def _muxable(stream: StreamPlan, config: JobConfig) -> bool:
     """Streams that go into the output container; the others are saved beside it."""
     return (
@@ -109,11 +120,16 @@ def _muxable(stream: StreamPlan, config: JobConfig) -> bool:
     )
 
 
+def _beside(stream: StreamPlan, config: JobConfig) -> Path:
+    """The file a stream that is not muxed is written to."""
+    if config.mux and stream.kind == "text":
+        return text_output_path(config.output, stream)
+    return stream_output_path(config.output, stream)
+
+
 def planned_outputs(plan: Plan, config: JobConfig) -> list[str]:
     """Every file a complete run of ``plan`` writes."""
-    paths = [
-        str(stream_output_path(config.output, s)) for s in plan.streams if not _muxable(s, config)
-    ]
+    paths = [str(_beside(s, config)) for s in plan.streams if not _muxable(s, config)]
     if any(_muxable(s, config) for s in plan.streams):
         paths.insert(0, str(config.output))
     return paths
@@ -135,6 +151,9 @@ class JobControl:
     _running: trio.Event = attrs.Factory(trio.Event)
     _scope: trio.CancelScope = attrs.Factory(trio.CancelScope)
     _retry: Callable[[], int] | None = None
+    #: a live recording installs this: the first stop request ends the recording
+    #: gracefully (the files are completed); a second one cancels at once
+    on_stop: Callable[[], object] | None = None
 
     def __attrs_post_init__(self) -> None:
         self._running.set()
@@ -148,6 +167,10 @@ class JobControl:
         """Stop the job gracefully: in-flight segments are abandoned, none is lost."""
         if self.signal is None:
             self.signal = signum
+        if self.on_stop is not None:
+            stop, self.on_stop = self.on_stop, None
+            stop()
+            return
         self._scope.cancel()
 
     def set_paused(self, paused: bool) -> None:
@@ -190,6 +213,9 @@ class _Job:
     failed: dict[tuple[str, int], tuple[StreamPlan, SegmentRef, int]] = attrs.Factory(dict)
     done: int = 0
     work: trio.Nursery | None = None
+    #: live segments: the trio time at which each leaves the time-shift buffer; until
+    #: then every error (a 404 for a late segment too) is worth another try
+    deadlines: dict[tuple[str, int], float] = attrs.Factory(dict)
 
     async def run_stream(self, stream: StreamPlan) -> None:
         async with trio.open_nursery() as nursery:
@@ -270,7 +296,29 @@ class _Job:
                             )
                 except FetchError as exc:
                     self.hosts.failed(host, exc)
-                    if not self._should_retry(exc, tries, segment):
+                    deadline = self.deadlines.get((stream.id, index))
+                    if deadline is not None:
+                        live_delay = min(policy.delay(exc, tries, self.rng), 1.0)
+                        if trio.current_time() + live_delay < deadline:
+                            self.emit(
+                                SegmentRetry(
+                                    stream.id,
+                                    index,
+                                    url,
+                                    attempt,
+                                    str(exc),
+                                    live_delay,
+                                    trio.current_time(),
+                                )
+                            )
+                            self.limiter.release_on_behalf_of(token)
+                            held = False
+                            await trio.sleep(live_delay)
+                            await self._acquire(token)
+                            held = True
+                            continue
+                        exc = FetchError(f"gap: {exc}, and the segment left the time-shift buffer")
+                    if deadline is not None or not self._should_retry(exc, tries, segment):
                         self.failed[stream.id, index] = (stream, segment, attempt)
                         start = segment.start
                         end = None if start is None else start + (segment.duration or 0.0)
@@ -343,6 +391,29 @@ class _Job:
                     inputs.append(
                         MuxInput(paths[0], stream.kind, stream.lang, tuple(paths[1:]), first)
                     )
+            elif config.mux and stream.kind == "text":
+                raw = self.store.workdir / f"{safe_name(stream.id)}.text"
+                assemble = functools.partial(
+                    self.store.assemble, stream.id, 0, raw, indices=present
+                )
+                await trio.to_thread.run_sync(assemble)
+                target = text_output_path(config.output, stream)
+                convert = functools.partial(
+                    subtitles.convert,
+                    raw,
+                    stream.codecs,
+                    stream.container,
+                    target.parent,
+                    target.stem,
+                    timestamp_map=False,
+                )
+                dest = await trio.to_thread.run_sync(convert)
+                outputs.append(str(dest))
+                self.emit(StreamFinished(stream.id, str(dest), trio.current_time()))
+                if config.container == "matroska" and dest.suffix in (".vtt", ".srt"):
+                    first = "text" not in seen_kinds
+                    seen_kinds.add("text")
+                    inputs.append(MuxInput(dest, "text", stream.lang, (), first))
             else:
                 dest = stream_output_path(config.output, stream)
                 assemble = functools.partial(
@@ -358,7 +429,9 @@ class _Job:
             for stream in self.plan.streams:
                 if _muxable(stream, config):
                     self.emit(StreamFinished(stream.id, str(config.output), trio.current_time()))
-            problems = await self._verify([i.kind for i in inputs])
+            problems = await self._verify(
+                ["subtitle" if i.kind == "text" else i.kind for i in inputs]
+            )
         if not config.keep_segments and not self.failed and not problems:
             await trio.to_thread.run_sync(self.store.remove)
         return tuple(outputs), problems
@@ -527,9 +600,7 @@ async def run_job(
             s.kind,
             s.label,
             len(_all_segments(s)),
-            str(config.output)
-            if _muxable(s, config)
-            else str(stream_output_path(config.output, s)),
+            str(config.output) if _muxable(s, config) else str(_beside(s, config)),
             s.init is not None,
         )
         for s in plan.streams

@@ -35,6 +35,7 @@ __all__ = [
     "SegmentStarted",
     "Status",
     "StreamFinished",
+    "StreamGrew",
     "StreamInfo",
 ]
 
@@ -58,6 +59,16 @@ class JobStarted:
     title: str | None
     streams: tuple[StreamInfo, ...]
     concurrency: int
+    at: float = 0.0
+
+
+@attrs.frozen
+class StreamGrew:
+    """A live stream has more segments to fetch than announced so far."""
+
+    name: ClassVar[str] = "stream_grew"
+    stream: str
+    segments_total: int
     at: float = 0.0
 
 
@@ -193,6 +204,7 @@ class JobFinished:
 Event = (
     JobStarted
     | SegmentStarted
+    | StreamGrew
     | SegmentDone
     | SegmentRetry
     | SegmentFailed

@@ -188,6 +188,22 @@ class Fetcher:
         except httpx.HTTPError as exc:
             raise _translate(exc, url) from None
 
+    async def head_date(self, url: str) -> str:
+        """The ``Date`` header of a HEAD request (UTCTiming http-head)."""
+        try:
+            with trio.move_on_after(self._timeout) as scope:
+                response = await self._client.head(url)
+            if scope.cancelled_caught:
+                raise FetchTimeout(f"no response for {self._timeout:g} s")
+        except httpx.HTTPError as exc:
+            raise _translate(exc, url) from None
+        if response.status_code >= 400:
+            _status_error(response, url)
+        date = response.headers.get("date")
+        if not date:
+            raise FetchError(f"no Date header from {url}")
+        return str(date)
+
     async def probe_size(self, url: str) -> tuple[int | None, bool]:
         """(total size, whether byte ranges are served) of ``url``, without its body:
         a one-byte range request."""

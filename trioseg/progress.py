@@ -30,6 +30,7 @@ from .events import (
     SegmentStarted,
     Status,
     StreamFinished,
+    StreamGrew,
     StreamInfo,
 )
 
@@ -160,6 +161,10 @@ class Progress:
                     self.streams.setdefault(
                         info.id, StreamState(info, path=info.path, started_at=event.at)
                     )
+            case StreamGrew():
+                st = self.streams[event.stream]
+                if event.segments_total > st.info.segments_total:
+                    st.info = attrs.evolve(st.info, segments_total=event.segments_total)
             case SegmentStarted():
                 self.streams[event.stream]._set(event.index, event.attempt, "in_flight")
             case SegmentRetry():

@@ -282,6 +282,17 @@ class SegmentStore:
             raise store_error(exc, self.workdir) from None
         self.journal = Journal.open(self.workdir / "journal", plan_fingerprint(plan))
 
+    def prepare_live(self, streams: list[str]) -> None:
+        """A fresh work directory for a live recording (nothing to resume: the
+        presentation moves on), with a journal for this recording only."""
+        self.remove()
+        try:
+            for stream in streams:
+                self.stream_dir(stream).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise store_error(exc, self.workdir) from None
+        self.journal = Journal.open(self.workdir / "journal", "live")
+
     def _journal(self) -> Journal:
         if self.journal is None:
             raise RuntimeError("SegmentStore.prepare() was not called")

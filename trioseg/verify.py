@@ -46,7 +46,9 @@ def find_gaps(path: Path, *, threshold: float) -> tuple[tuple[str, ...], tuple[G
         step: dict[int, float] = {}
         starts: dict[int, float] = {}
         ends: dict[int, float] = {}
-        for packet in container.demux(*streams):
+        # subtitles are sparse by nature: only audio and video must be continuous
+        timed = [s for s in streams if s.type in ("video", "audio")]
+        for packet in container.demux(*timed):
             if packet.dts is None or packet.time_base is None:
                 continue
             index = packet.stream.index
