@@ -1,0 +1,183 @@
+"""Regenerate ``screenshots/`` (SVG) from scripted events: ``python tests/make_screenshots.py``.
+
+The same scenarios pin the layout in ``tests/test_ui_snapshots.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from trioseg.events import (
+    Event,
+    JobFinished,
+    JobStarted,
+    MuxFinished,
+    MuxStarted,
+    Notice,
+    SegmentDone,
+    SegmentFailed,
+    SegmentRetry,
+    SegmentStarted,
+    StreamFinished,
+    StreamInfo,
+)
+from trioseg.ui import TriosegApp, replay
+
+ROOT = Path(__file__).resolve().parent.parent
+BASE = "https://media.example.com/show/"
+T0 = 100.0
+
+VIDEO = StreamInfo("v720", "video", "1280x720 avc1.64001f 2.50 Mb/s", 151, None)
+AUDIO = StreamInfo("a-en", "audio", "en mp4a.40.2 128 kb/s", 151, None)
+STREAMS = (VIDEO, AUDIO)
+SIZES = {"v720": 625_000, "a-en": 32_000}
+
+
+def _url(stream: StreamInfo, index: int) -> str:
+    if index == 0:
+        return f"{BASE}{stream.id}/init.mp4"
+    return f"{BASE}{stream.id}/seg-{index:05d}.m4s"
+
+
+def _start(concurrency: int = 8) -> JobStarted:
+    return JobStarted(BASE + "manifest.mpd", "Big Buck Bunny", STREAMS, concurrency, at=T0)
+
+
+def _download(stream: StreamInfo, done: int, in_flight: int, *, rate: float) -> list[Event]:
+    """``done`` segments fetched at ``rate`` per second, then ``in_flight`` started."""
+    events: list[Event] = []
+    for index in range(done):
+        at = T0 + (index + 1) / rate
+        events.append(SegmentStarted(stream.id, index, 1, at=at - 0.5))
+        events.append(SegmentDone(stream.id, index, SIZES[stream.id], at=at))
+    last = T0 + done / rate
+    for index in range(done, done + in_flight):
+        events.append(SegmentStarted(stream.id, index, 1, at=last))
+    return events
+
+
+def mid_download() -> list[Event]:
+    return [
+        _start(),
+        *_download(VIDEO, 64, 5, rate=4.0),
+        *_download(AUDIO, 80, 3, rate=5.0),
+    ]
+
+
+def _failures() -> list[Event]:
+    now = T0 + 16.0
+    return [
+        SegmentRetry("v720", 66, _url(VIDEO, 66), 1, "HTTP 503", 1.0, at=now - 1),
+        SegmentStarted("v720", 66, 2, at=now),
+        SegmentRetry("v720", 67, _url(VIDEO, 67), 1, "connection reset", 0.5, at=now - 2),
+        SegmentStarted("v720", 67, 2, at=now - 1.5),
+        SegmentRetry("v720", 67, _url(VIDEO, 67), 2, "connection reset", 1.1, at=now - 0.5),
+        SegmentStarted("v720", 40, 1, at=T0 + 9),
+        SegmentFailed("v720", 40, _url(VIDEO, 40), "HTTP 404", 1, at=T0 + 9.5),
+        SegmentStarted("v720", 41, 1, at=T0 + 9),
+        SegmentFailed("v720", 41, _url(VIDEO, 41), "HTTP 404", 1, at=T0 + 9.6),
+        SegmentStarted("a-en", 12, 1, at=T0 + 2),
+        SegmentFailed("a-en", 12, _url(AUDIO, 12), "timed out: no bytes for 30 s", 11, at=T0 + 14),
+        Notice("v720: BaseURL https://cdn-a.example.com/ failed, using the next one", at=now),
+    ]
+
+
+def with_failures() -> list[Event]:
+    skip = {("v720", 40), ("v720", 41), ("a-en", 12)}
+    base = [
+        e
+        for e in mid_download()
+        if not (isinstance(e, SegmentDone) and (e.stream, e.index) in skip)
+    ]
+    return base + _failures()
+
+
+def finished() -> list[Event]:
+    end = T0 + 38.0
+    output = "/home/user/videos/Big Buck Bunny.mp4"
+    return [
+        _start(),
+        *_download(VIDEO, 151, 0, rate=4.0),
+        *_download(AUDIO, 151, 0, rate=4.5),
+        SegmentRetry("v720", 66, _url(VIDEO, 66), 1, "HTTP 503", 1.0, at=T0 + 16),
+        MuxStarted(output, at=end - 0.2),
+        MuxFinished(output, 596.5, at=end - 0.1),
+        StreamFinished("v720", output, at=end),
+        StreamFinished("a-en", output, at=end),
+        JobFinished("complete", (output,), at=end),
+    ]
+
+
+def partial() -> list[Event]:
+    end = T0 + 40.0
+    done = [
+        e
+        for e in finished()
+        if isinstance(e, (JobStarted, SegmentStarted, SegmentDone))
+        and not (isinstance(e, SegmentDone) and (e.stream, e.index) in {("v720", 40), ("a-en", 12)})
+    ]
+    return [
+        *done,
+        SegmentFailed("v720", 40, _url(VIDEO, 40), "HTTP 404", 1, at=T0 + 9.5),
+        SegmentFailed("a-en", 12, _url(AUDIO, 12), "HTTP 410", 1, at=T0 + 3),
+        JobFinished(
+            "partial",
+            (),
+            "2 segment(s) failed; re-run the same command to retry them",
+            at=end,
+        ),
+    ]
+
+
+SCENARIOS: dict[str, Callable[[], list[Event]]] = {
+    "mid-download": mid_download,
+    "with-failures": with_failures,
+    "finished": finished,
+}
+
+
+def app_for(events: list[Event]) -> TriosegApp:
+    """An app replaying ``events`` and staying on screen."""
+    done = any(isinstance(e, JobFinished) for e in events)
+    return TriosegApp(replay(events, code=0 if done else None), auto_exit=None)
+
+
+async def settle(app: TriosegApp, events: int, timeout: float = 10.0) -> None:
+    """Wait until the app has folded and drawn ``events`` events."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while app.bridge.events < events or app.bridge.pending:
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{app.bridge.events} of {events} events drawn")
+        await asyncio.sleep(0.01)
+
+
+#: keys pressed before a screenshot is taken
+KEYS: dict[str, tuple[str, ...]] = {"with-failures": ("l",)}
+
+
+async def screenshot(events: list[Event], size: tuple[int, int], keys: tuple[str, ...] = ()) -> str:
+    app = app_for(events)
+    async with app.run_test(size=size) as pilot:
+        await settle(app, len(events))
+        await pilot.press(*keys)
+        await pilot.pause()
+        return app.export_screenshot(title="trioseg")
+
+
+def main(argv: list[str]) -> int:
+    out = ROOT / "screenshots"
+    out.mkdir(exist_ok=True)
+    size = (100, 30)
+    for name, make in SCENARIOS.items():
+        svg = asyncio.run(screenshot(make(), size, KEYS.get(name, ())))
+        path = out / f"{name}.svg"
+        path.write_text(svg, encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

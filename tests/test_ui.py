@@ -1,0 +1,575 @@
+"""The full-screen UI, driven by Pilot (asyncio) with scripted events and a real origin."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import random
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+import trio
+from conftest import rel
+from make_screenshots import finished, mid_download, partial, settle, with_failures
+from rich.text import Text
+from textual.app import App
+
+from trioseg.cli import Options, download
+from trioseg.engine import JobControl
+from trioseg.events import (
+    Event,
+    EventConsumer,
+    HostLimit,
+    JobFinished,
+    JobStarted,
+    Notice,
+    SegmentDone,
+    SegmentFailed,
+    SegmentRetry,
+    SegmentStarted,
+    StreamInfo,
+)
+from trioseg.media import DashContent
+from trioseg.origin import Fault, FaultPlan, open_origin
+from trioseg.progress import Progress
+from trioseg.ui import Bridge, Say, TriosegApp, replay, run_ui
+from trioseg.ui.segmap import SegmentStates, cells_of, states_of
+from trioseg.ui.widgets import (
+    GLYPHS,
+    FailedTable,
+    LogPane,
+    SegmentMap,
+    StatusBar,
+    StreamsView,
+    SummaryView,
+    failed_columns,
+    render_map,
+    render_status,
+    render_streams,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@attrs.define(eq=False)
+class RecordingControl(JobControl):
+    calls: list[tuple[str, object]] = attrs.Factory(list)
+    retry_result: int = 2
+
+    def cancel(self, signum: int | None = None) -> None:
+        self.calls.append(("cancel", signum))
+        super().cancel(signum)
+
+    def toggle_pause(self) -> None:
+        self.calls.append(("toggle_pause", None))
+        super().toggle_pause()
+
+    def retry_failed(self) -> int:
+        self.calls.append(("retry_failed", None))
+        return self.retry_result
+
+
+async def until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise TimeoutError("condition not reached")
+        await asyncio.sleep(0.01)
+
+
+def plain(widget: Any) -> str:
+    rendered = widget.render()
+    assert isinstance(rendered, Text)
+    return rendered.plain
+
+
+def rows(table: FailedTable) -> list[list[str]]:
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def app_with(
+    events: list[Event], code: int | None = None, **kwargs: Any
+) -> tuple[TriosegApp, list[RecordingControl]]:
+    controls: list[RecordingControl] = []
+
+    def factory() -> RecordingControl:
+        controls.append(RecordingControl())
+        return controls[-1]
+
+    kwargs.setdefault("auto_exit", None)
+    app = TriosegApp(replay(events, code=code), control_factory=factory, **kwargs)
+    return app, controls
+
+
+def stream_events(total: int, states: dict[int, str], *, concurrency: int = 4) -> list[Event]:
+    info = StreamInfo("v", "video", "640x360 avc1 900 kb/s", total, None)
+    events: list[Event] = [JobStarted("http://x/m.mpd", None, (info,), concurrency, at=1.0)]
+    for index, state in states.items():
+        events.append(SegmentStarted("v", index, 1, at=2.0))
+        if state == "done":
+            events.append(SegmentDone("v", index, 1000, at=3.0))
+        elif state == "retrying":
+            events.append(SegmentRetry("v", index, f"http://x/{index}", 1, "HTTP 503", 1.0, at=3.0))
+        elif state == "failed":
+            events.append(SegmentFailed("v", index, f"http://x/{index}", "HTTP 404", 1, at=3.0))
+    return events
+
+
+def folded(events: list[Event]) -> Progress:
+    progress = Progress()
+    for event in events:
+        progress.apply(event)
+    return progress
+
+
+# --- the pure drawing ---------------------------------------------------------------
+
+
+def test_map_of_ten_segments_has_one_cell_each() -> None:
+    states = {0: "done", 1: "done", 2: "in_flight", 3: "retrying", 4: "failed"}
+    progress = folded(stream_events(10, states))
+    cells, per = cells_of(states_of(progress.streams["v"]), 70)
+    assert per == 1
+    assert cells == ["done", "done", "in_flight", "retrying", "failed"] + ["waiting"] * 5
+    first = render_map(progress, 40, 5).plain.splitlines()[0]
+    assert first == "video  " + "██▒!X·····"
+
+
+def test_map_of_20000_segments_buckets_and_the_worst_state_wins() -> None:
+    states = {i: "done" for i in range(5000)}
+    states[130] = "failed"
+    states[2000] = "in_flight"
+    states[4000] = "retrying"
+    progress = folded(stream_events(20_000, states))
+    cells, per = cells_of(states_of(progress.streams["v"]), 200)
+    assert per == 100 and len(cells) == 200
+    assert cells[1] == "failed"
+    assert cells[20] == "in_flight"
+    assert cells[40] == "retrying"
+    assert cells[0] == cells[49] == "done"
+    assert cells[50:] == ["waiting"] * 150
+    text = render_map(progress, 107, 3).plain.splitlines()
+    assert len(text) == 3
+    assert [len(line) for line in text[:2]] == [107, 107]
+    assert text[2].endswith("1 cell = 100 segments")
+
+
+def test_partly_started_cell_is_waiting_not_done() -> None:
+    progress = folded(stream_events(20, {0: "done"}))
+    cells, per = cells_of(states_of(progress.streams["v"]), 10)
+    assert per == 2 and cells[0] == "waiting"
+
+
+def test_screen_is_a_function_of_the_set_of_events() -> None:
+    events = with_failures()
+    screens = set()
+    for seed in range(5):
+        shuffled = [events[0], *random.Random(seed).sample(events[1:], len(events) - 1)]
+        progress = Progress()
+        states = SegmentStates()
+        for event in shuffled:
+            progress.apply(event)
+            states.update(progress, event)
+        assert states.by_stream == {sid: states_of(st) for sid, st in progress.streams.items()}
+        screens.add(
+            (
+                render_status(progress, 78, True, states=states).plain,
+                render_streams(progress, 78, states=states).plain,
+                render_map(progress, 78, 8, states=states).plain,
+            )
+        )
+    assert len(screens) == 1
+
+
+def test_glyphs_are_distinct_without_colour() -> None:
+    assert len(set(GLYPHS.values())) == len(GLYPHS) == 5
+
+
+def test_stream_rows_fit_the_width() -> None:
+    progress = folded(mid_download())
+    for width in (78, 98, 118):
+        lines = render_streams(progress, width).plain.splitlines()
+        assert lines and all(len(line) <= width for line in lines)
+    narrow = render_streams(progress, 78).plain
+    assert "64/151  42%" in narrow and "80/151  52%" in narrow
+    assert "5 conn" in narrow and "3 conn" in narrow
+
+
+def test_failed_columns_have_fixed_widths() -> None:
+    assert failed_columns(78) == failed_columns(78)
+    assert sum(failed_columns(78)) + 10 <= 78
+    assert failed_columns(118)[2] > failed_columns(78)[2]
+
+
+def test_bridge_coalesces_until_drawn() -> None:
+    notified: list[int] = []
+    bridge = Bridge(notify=lambda: notified.append(1))
+    for event in mid_download():
+        bridge.apply(event)
+    assert len(notified) == 1 and bridge.pending
+    bridge.say("hello")
+    lines = bridge.drawn()
+    assert lines[0].startswith("downloading ") and lines[-1] == "hello"
+    assert not bridge.pending
+    bridge.apply(Notice("failover", at=200.0))
+    bridge.apply(HostLimit("cdn.example.com", 4, "HTTP 429", at=201.0))
+    assert len(notified) == 2
+    assert bridge.drawn() == [
+        "warning: failover",
+        "warning: host cdn.example.com: HTTP 429; limit 4",
+    ]
+
+
+# --- the app with scripted events ---------------------------------------------------
+
+
+async def test_bars_counts_and_status() -> None:
+    events = mid_download()
+    app, _ = app_with(events)
+    async with app.run_test(size=(80, 24)):
+        await settle(app, len(events))
+        streams = plain(app.query_one(StreamsView))
+        assert "1280x720 avc1.64001f 2.50 Mb/s" in streams
+        assert "64/151  42%" in streams and "80/151  52%" in streams
+        assert "40.0 MB" in streams
+        assert "2.6 MB/s" in streams
+        status = plain(app.query_one(StatusBar))
+        assert "Big Buck Bunny" in status and "downloading" in status
+        assert "8/8 conn" in status and "0:16" in status
+        assert not app.query_one(FailedTable).display
+        assert not app.query_one(SummaryView).display
+
+
+async def test_map_in_the_app_for_10_and_20000_segments() -> None:
+    small = stream_events(10, {0: "done", 1: "failed", 2: "in_flight"})
+    app, _ = app_with(small)
+    async with app.run_test(size=(80, 24)):
+        await settle(app, len(small))
+        lines = plain(app.query_one(SegmentMap)).splitlines()
+        assert lines[0] == "video  █X▒·······"
+    states = {i: "done" for i in range(10_000)}
+    states[12_345] = "failed"
+    big = stream_events(20_000, states)
+    app, _ = app_with(big)
+    async with app.run_test(size=(80, 24)):
+        await settle(app, len(big))
+        widget = app.query_one(SegmentMap)
+        lines = plain(widget).splitlines()
+        assert len(lines) == widget.content_size.height
+        assert lines[0].startswith("video  ███")
+        assert "X" in "".join(lines[:-1])
+        assert "cell =" in lines[-1]
+
+
+async def test_a_burst_of_events_costs_few_redraws() -> None:
+    events = stream_events(20_000, dict.fromkeys(range(20_000), "done"))
+    app, _ = app_with(events)
+    async with app.run_test(size=(80, 24)):
+        await settle(app, len(events))
+        assert app.draws <= 5
+        assert "20000/20000 100%" in plain(app.query_one(StreamsView))
+
+
+async def test_failed_table_lists_failures_in_order() -> None:
+    events = with_failures()
+    app, _ = app_with(events)
+    async with app.run_test(size=(80, 24)):
+        await settle(app, len(events))
+        table = app.query_one(FailedTable)
+        assert table.display
+        got = rows(table)
+        assert [(r[0], r[1].strip(), r[3], r[4].strip()) for r in got] == [
+            ("video v720", "40", "HTTP 404", "1"),
+            ("video v720", "41", "HTTP 404", "1"),
+            ("audio a-en", "12", "timed out: no b…", "11"),
+        ]
+        assert got[0][2].startswith("…") and got[0][2].endswith("v720/seg-00040.m4s")
+        # a retried segment that completes leaves the table
+        app.bridge.apply(SegmentStarted("v720", 40, 2, at=117.0))
+        app.bridge.apply(SegmentDone("v720", 40, 1000, at=117.5))
+        await until(lambda: len(rows(table)) == 2)
+
+
+async def test_failed_table_stays_bounded() -> None:
+    events = stream_events(20_000, dict.fromkeys(range(1, 20_000, 2), "failed"))
+    app, _ = app_with(events)
+    async with app.run_test(size=(80, 24)):
+        await settle(app, len(events))
+        table = app.query_one(FailedTable)
+        assert table.row_count == FailedTable.LIMIT + 1
+        assert rows(table)[0][1].strip() == "1"
+        assert rows(table)[-1][2] == f"… and {10_000 - FailedTable.LIMIT} more (see the log)"
+
+
+async def test_q_cancels_the_job_and_exits_130() -> None:
+    app, controls = app_with(mid_download())
+    async with app.run_test() as pilot:
+        await until(lambda: controls and app.bridge.events)
+        await pilot.press("q")
+        await until(lambda: app.return_value is not None)
+    assert controls[0].calls == [("cancel", None)]
+    assert app.return_value == 130
+    assert app.progress.status == "cancelled"
+
+
+async def test_closing_the_app_cancels_the_job() -> None:
+    app, controls = app_with(mid_download())
+    async with app.run_test():
+        await until(lambda: controls and app.bridge.events)
+    assert controls[0].calls == [("cancel", None)]
+    assert app.progress.status == "cancelled"
+
+
+async def test_quit_at_once_never_starts_the_job() -> None:
+    app, controls = app_with(mid_download())
+    async with app.run_test() as pilot:
+        await pilot.press("q")
+        await until(lambda: app.return_value is not None)
+    assert app.return_value == 130
+    assert len(controls) <= 1
+
+
+async def test_ctrl_c_behaves_like_q() -> None:
+    app, controls = app_with(mid_download())
+    async with app.run_test() as pilot:
+        await until(lambda: controls and app.bridge.events)
+        await pilot.press("ctrl+c")
+        await until(lambda: app.return_value is not None)
+    assert controls[0].calls == [("cancel", None)]
+    assert app.return_value == 130
+
+
+async def test_sigterm_cancels_with_143() -> None:
+    app, controls = app_with(mid_download())
+    async with app.run_test():
+        await until(lambda: controls and app.bridge.events)
+        os.kill(os.getpid(), signal.SIGTERM)
+        await until(lambda: app.return_value is not None)
+    assert controls[0].calls == [("cancel", signal.SIGTERM)]
+    assert app.return_value == 128 + signal.SIGTERM
+
+
+async def test_p_pauses_and_resumes() -> None:
+    app, controls = app_with(mid_download())
+    async with app.run_test() as pilot:
+        await until(lambda: controls and app.bridge.events)
+        await pilot.press("p")
+        await until(lambda: "PAUSED" in plain(app.query_one(StatusBar)))
+        assert controls[0].paused
+        await pilot.press("p")
+        await until(lambda: "downloading" in plain(app.query_one(StatusBar)))
+    assert [c for c, _ in controls[0].calls[:2]] == ["toggle_pause", "toggle_pause"]
+
+
+async def test_r_retries_failed_segments_now() -> None:
+    events = with_failures()
+    app, controls = app_with(events)
+    async with app.run_test() as pilot:
+        await settle(app, len(events))
+        app.query_one(LogPane).display = True
+        await pilot.press("r")
+        await until(lambda: ("retry_failed", None) in controls[0].calls)
+        await until(lambda: not app.bridge.pending and app.query_one(LogPane).lines)
+        assert "retrying 2 failed segment(s) now" in [
+            line.text for line in app.query_one(LogPane).lines
+        ]
+    assert len(controls) == 1
+
+
+async def test_l_toggles_the_log() -> None:
+    events = with_failures()
+    app, _ = app_with(events)
+    async with app.run_test() as pilot:
+        await settle(app, len(events))
+        log = app.query_one(LogPane)
+        assert not log.display
+        await pilot.press("l")
+        assert log.display
+        await until(lambda: len(log.lines) > 3)
+        text = [line.text for line in log.lines]
+        assert any(t.startswith("retry: video v720 segment 66: HTTP 503") for t in text)
+        assert any(t.startswith("error: audio a-en segment 12 failed after 11") for t in text)
+        assert any(t.startswith("warning: v720: BaseURL") for t in text)
+        await pilot.press("l")
+        assert not log.display
+
+
+async def test_complete_job_exits_by_itself_with_0() -> None:
+    events = finished()
+    app, _ = app_with(events, code=0, auto_exit=0.05)
+    async with app.run_test():
+        await until(lambda: app.return_value is not None)
+    assert app.return_value == 0
+    assert app.progress.status == "complete"
+
+
+async def test_partial_job_stays_and_r_runs_it_again() -> None:
+    calls: list[int] = []
+    first = partial()
+
+    async def job(consumer: EventConsumer, control: JobControl, say: Say) -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            return await replay(first, code=1)(consumer, control, say)
+        events = [*finished(), Notice("second run", at=300.0)]
+        return await replay(events, code=0)(consumer, control, say)
+
+    app = TriosegApp(job, auto_exit=0.05)
+    async with app.run_test() as pilot:
+        await settle(app, len(first))
+        await until(lambda: app.code == 1)
+        await asyncio.sleep(0.15)
+        assert app.return_value is None
+        summary = app.query_one(SummaryView)
+        assert summary.display and "press r" in plain(summary)
+        assert len(rows(app.query_one(FailedTable))) == 2
+        await pilot.press("r")
+        await until(lambda: app.return_value is not None)
+    assert calls == [1, 1]
+    assert app.return_value == 0
+    assert app.progress.status == "complete" and app.progress.notices == ["second run"]
+
+
+async def test_q_after_a_partial_job_keeps_its_exit_code() -> None:
+    app, controls = app_with(partial(), code=1)
+    async with app.run_test() as pilot:
+        await until(lambda: app.code == 1)
+        await pilot.press("q")
+        await until(lambda: app.return_value is not None)
+    assert app.return_value == 1
+    assert controls[0].calls == []
+
+
+async def test_engine_crash_ends_the_ui_with_exit_code_1() -> None:
+    async def job(consumer: EventConsumer, control: JobControl, say: Say) -> int:
+        await trio.sleep(0.01)
+        raise RuntimeError("boom")
+
+    app = TriosegApp(job)
+    async with app.run_test():
+        await until(lambda: app.return_value is not None)
+    assert app.return_value == 1
+    assert isinstance(app.crash, RuntimeError)
+
+
+async def test_live_clock_moves_the_elapsed_time_without_events() -> None:
+    async def job(consumer: EventConsumer, control: JobControl, say: Say) -> int:
+        send, receive = trio.open_memory_channel[Event](math.inf)
+        info = StreamInfo("v", "video", "", 10, None)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(consumer.consume, receive)
+            with send:
+                send.send_nowait(
+                    JobStarted("http://x/m.mpd", None, (info,), 4, trio.current_time())
+                )
+                with control.scope:
+                    await trio.sleep_forever()
+        return 130
+
+    app = TriosegApp(job, live_clock=0.05, auto_exit=None)
+    async with app.run_test():
+        await until(lambda: app.progress.started_at is not None)
+        assert plain(app.query_one(StatusBar)).endswith(" 0:00")
+        await until(lambda: plain(app.query_one(StatusBar)).endswith(" 0:01"))
+        assert app.progress.latest == app.progress.started_at
+
+
+@pytest.fixture
+def headless_ui(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run_ui`` without a terminal, closing soon after the job ends."""
+
+    def headless_run(self: TriosegApp) -> int | None:
+        self.auto_exit = 0.01
+        return App.run(self, headless=True, size=(80, 24))
+
+    monkeypatch.setattr(TriosegApp, "run", headless_run)
+
+
+@pytest.mark.usefixtures("headless_ui")
+def test_run_ui_prints_the_summary_after_the_app(capsys: pytest.CaptureFixture[str]) -> None:
+    code = run_ui(replay(finished(), code=0, say=["demo: serving"]))
+    err = capsys.readouterr().err.splitlines()
+    assert code == 0
+    assert err == [
+        "demo: serving",
+        "complete: 302/302 segments, 99.2 MB in 38.00 s (2.6 MB/s)",
+        "  wrote /home/user/videos/Big Buck Bunny.mp4",
+    ]
+
+
+@pytest.mark.usefixtures("headless_ui")
+def test_run_ui_prints_a_usage_error_like_the_plain_cli(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    events: list[Event] = [JobFinished("failed", (), "output exists: x.mp4", at=1.0)]
+    assert run_ui(replay(events, code=2)) == 2
+    assert capsys.readouterr().err == "trioseg: error: output exists: x.mp4\n"
+
+
+@pytest.mark.usefixtures("headless_ui")
+def test_run_ui_reports_a_crash_in_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    async def job(consumer: EventConsumer, control: JobControl, say: Say) -> int:
+        raise RuntimeError("boom")
+
+    assert run_ui(job) == 1
+    assert capsys.readouterr().err == "trioseg: error: internal error: RuntimeError: boom\n"
+
+
+# --- against the real origin --------------------------------------------------------
+
+
+async def test_real_origin_failure_shows_in_the_table_and_r_fetches_it(
+    dash_factory: Callable[..., DashContent], tmp_path: Path
+) -> None:
+    content = dash_factory(duration=6.0)
+    video = content.by_kind("video")[0]
+    missing = rel(content, video.segments[2])
+    faults = FaultPlan()
+    faults.add(missing, Fault.http_status(404))
+    requests: list[str] = []
+
+    async def job(consumer: EventConsumer, control: JobControl, say: Say) -> int:
+        async with open_origin(content.root, faults=faults) as origin:
+            url = origin.url(rel(content, content.manifest))
+            opts = Options(
+                url=url,
+                output=tmp_path / "m.mp4",
+                concurrency=4,
+                retries=2,
+                timeout=5.0,
+                mux=True,
+                force=False,
+                json=False,
+            )
+            before = len(origin.requests)
+            code = await download(opts, consumer, control, watch_signals=False)
+            requests[:] = [r.path for r in origin.requests[before:]]
+            return code
+
+    app = TriosegApp(job, auto_exit=0.05)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(lambda: app.code is not None, timeout=30)
+        assert app.code == 1 and app.progress.status == "partial"
+        await until(lambda: not app.bridge.pending)
+        (row,) = rows(app.query_one(FailedTable))
+        assert row[0].startswith("video ")
+        assert row[1].strip() == "3"
+        assert row[2].endswith(missing.rsplit("/", 1)[-1])
+        assert row[3] == "HTTP 404" and row[4].strip() == "1"
+        assert "X" in plain(app.query_one(SegmentMap))
+        await pilot.press("r")
+        await until(lambda: app.return_value is not None, timeout=30)
+    assert app.return_value == 0
+    assert sorted(requests) == sorted([rel(content, content.manifest), missing])
+    assert (tmp_path / "m.mp4").exists()
