@@ -23,7 +23,7 @@ import attrs
 import trio
 
 from . import subtitles
-from .errors import FetchError, HTTPStatusError, ManifestFetchError, MuxError, TriosegError
+from .errors import FetchError, HTTPStatusError, MuxError, TriosegError
 from .events import (
     Event,
     JobFinished,
@@ -55,7 +55,6 @@ __all__ = [
     "JobControl",
     "JobOutcome",
     "Session",
-    "fetch_manifest",
     "planned_outputs",
     "run_job",
     "stream_output_path",
@@ -642,30 +641,3 @@ async def run_job(
         session.hosts.listeners.remove(emit)
         emit(JobFinished(outcome.status, outcome.outputs, outcome.error, trio.current_time()))
     return outcome
-
-
-async def fetch_manifest(
-    fetcher: Fetcher,
-    url: str,
-    policy: RetryPolicy,
-    *,
-    max_bytes: int,
-    emit: Emit | None = None,
-    rng: random.Random | None = None,
-) -> tuple[bytes, str]:
-    """GET the MPD with the same retry policy as segments; returns (body, final URL)."""
-    rng = rng or random.Random()
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            fetched = await fetcher.fetch_bytes(url, max_bytes=max_bytes)
-        except FetchError as exc:
-            if not policy.should_retry(exc, attempt):
-                raise ManifestFetchError(f"cannot fetch manifest {url}: {exc}") from None
-            delay = policy.delay(exc, attempt, rng)
-            if emit is not None:
-                emit(Notice(f"manifest: {exc}; retry {attempt} in {delay:.1f} s"))
-            await trio.sleep(delay)
-            continue
-        return fetched.content, fetched.url
