@@ -638,6 +638,7 @@ async def run_job(
     except TriosegError as exc:
         outcome = JobOutcome("failed", (), str(exc))
     finally:
+        store.close()
         session.hosts.listeners.remove(emit)
         emit(JobFinished(outcome.status, outcome.outputs, outcome.error, trio.current_time()))
     return outcome

@@ -6,11 +6,13 @@ httpx does with httpcore's, so the rest of trioseg never sees an httpx type.
 
 from __future__ import annotations
 
+import contextlib
 import http.cookiejar
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import NoReturn, Protocol
+from typing import Any, NoReturn, Protocol
+from urllib.parse import urlsplit
 
 import attrs
 import httpx
@@ -107,12 +109,40 @@ def _check_content_range(value: str | None, wanted: ByteRange, url: str) -> None
         raise FetchError(f"unexpected Content-Range {value!r} for bytes {wanted}")
 
 
+class _Shards:
+    """One-connection clients, kept by the host they last talked to.
+
+    httpcore's pool grows slower with every connection it holds (its request
+    assignment scans all of them, httpcore #1035); many pools of one stay flat.
+    """
+
+    def __init__(self, clients: list[httpx.AsyncClient]) -> None:
+        self.free = clients
+        self.by_host: dict[str, list[httpx.AsyncClient]] = {}
+
+    def take(self, host: str) -> httpx.AsyncClient | None:
+        idle = self.by_host.get(host)
+        if idle:
+            return idle.pop()
+        if self.free:
+            return self.free.pop()
+        for idle in self.by_host.values():
+            if idle:
+                return idle.pop()  # reconnects to the new host
+        return None
+
+    def give(self, host: str, client: httpx.AsyncClient) -> None:
+        self.by_host.setdefault(host, []).append(client)
+
+
 class Fetcher:
     """Fetches whole bodies or streams them into files, raising only :class:`FetchError`.
 
     ``timeout`` is enforced here with trio's clock, per wait: for the response headers
     and for each body chunk, so a stalled transfer is abandoned after ``timeout``
-    seconds without a byte, whatever the transport.
+    seconds without a byte, whatever the transport.  Requests go through a one-connection
+    client of ``shards`` when one is free (there is one per slot of the run's limiter),
+    else through the shared ``client``.
     """
 
     def __init__(
@@ -122,11 +152,13 @@ class Fetcher:
         *,
         bucket: TokenBucket | None = None,
         host_headers: Mapping[str, Mapping[str, str]] | None = None,
+        shards: list[httpx.AsyncClient] | None = None,
     ) -> None:
         self._client = client
         self._timeout = timeout
         self._bucket = bucket
         self._host_headers = dict(host_headers or {})
+        self._shards = _Shards(shards) if shards else None
 
     @asynccontextmanager
     async def _open(self, url: str, headers: dict[str, str]) -> AsyncIterator[httpx.Response]:
@@ -134,16 +166,24 @@ class Fetcher:
             extra = self._host_headers.get(httpx.URL(url).host)
             if extra:
                 headers = {**extra, **headers}
-        request = self._client.build_request("GET", url, headers=headers)
-        with trio.move_on_after(self._timeout) as scope:
-            response = await self._client.send(request, stream=True)
-        if scope.cancelled_caught:
-            raise FetchTimeout(f"no response for {self._timeout:g} s")
+        host = urlsplit(url).netloc
+        shard = self._shards.take(host) if self._shards is not None else None
+        client = shard or self._client
         try:
-            yield response
+            request = client.build_request("GET", url, headers=headers)
+            with trio.move_on_after(self._timeout) as scope:
+                response = await client.send(request, stream=True)
+            if scope.cancelled_caught:
+                raise FetchTimeout(f"no response for {self._timeout:g} s")
+            try:
+                yield response
+            finally:
+                deadline = trio.current_time() + self._timeout
+                with trio.CancelScope(shield=True, deadline=deadline):
+                    await response.aclose()
         finally:
-            with trio.CancelScope(shield=True), trio.move_on_after(self._timeout):
-                await response.aclose()
+            if shard is not None and self._shards is not None:
+                self._shards.give(host, shard)
 
     async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
         chunks = response.aiter_bytes()
@@ -273,21 +313,29 @@ class Fetcher:
                     if status == 200:
                         # the server ignored Range: cut the range out of the full body
                         skip = byte_range.first
-                async for chunk in self._chunks(response):
-                    if skip:
-                        if len(chunk) <= skip:
-                            skip -= len(chunk)
-                            continue
-                        chunk, skip = chunk[skip:], 0
-                    if limit is not None and written + len(chunk) > limit:
-                        chunk = chunk[: limit - written]
-                    if chunk:
-                        sink.write(chunk)
-                        written += len(chunk)
-                        if on_bytes is not None:
-                            on_bytes(len(chunk))
-                    if limit is not None and written >= limit:
-                        break
+                # one scope for the whole body, its deadline pushed on by every chunk
+                timeout, bucket = self._timeout, self._bucket
+                with trio.CancelScope(deadline=trio.current_time() + timeout) as idle:
+                    async for chunk in response.aiter_bytes():
+                        idle.deadline = trio.current_time() + timeout
+                        if bucket is not None:
+                            await bucket.consume(len(chunk))
+                        if skip:
+                            if len(chunk) <= skip:
+                                skip -= len(chunk)
+                                continue
+                            chunk, skip = chunk[skip:], 0
+                        if limit is not None and written + len(chunk) > limit:
+                            chunk = chunk[: limit - written]
+                        if chunk:
+                            sink.write(chunk)
+                            written += len(chunk)
+                            if on_bytes is not None:
+                                on_bytes(len(chunk))
+                        if limit is not None and written >= limit:
+                            break
+                if idle.cancelled_caught:
+                    raise FetchTimeout(f"stalled: nothing received for {timeout:g} s")
                 encoded = h.get("content-encoding", "identity") != "identity"
                 received = response.num_bytes_downloaded if encoded else written
         except httpx.HTTPError as exc:
@@ -361,22 +409,32 @@ async def open_fetcher(
     headers.update(net.headers)
     cookies = load_cookies(net.cookies) if net.cookies is not None else None
     bucket = TokenBucket.per_second(net.limit_rate) if net.limit_rate else None
+    timeouts = httpx.Timeout(net.timeout, connect=net.connect_timeout or net.timeout, pool=None)
+    common: dict[str, Any] = {
+        "timeout": timeouts,
+        "headers": headers,
+        "cookies": cookies,
+        "follow_redirects": True,
+        "max_redirects": 10,
+        "proxy": net.proxy,
+    }
+    # one TLS context for every client: creating one per client is costly
+    ssl_context = httpx.create_ssl_context(verify=net.verify)
     try:
         client = httpx.AsyncClient(
-            limits=limits,
-            timeout=httpx.Timeout(
-                net.timeout, connect=net.connect_timeout or net.timeout, pool=None
-            ),
-            headers=headers,
-            cookies=cookies,
-            follow_redirects=True,
-            max_redirects=10,
-            verify=net.verify,
-            http2=net.http2,
-            proxy=net.proxy,
-            transport=transport,
+            limits=limits, verify=ssl_context, http2=net.http2, transport=transport, **common
         )
     except (ValueError, ImportError, httpx.InvalidURL) as exc:
         raise UsageError(f"cannot set up the HTTP client: {exc}") from None
-    async with client:
-        yield Fetcher(client, net.timeout, bucket=bucket, host_headers=net.host_headers)
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(client)
+        shards: list[httpx.AsyncClient] = []
+        # HTTP/2 multiplexes over one connection per host: no point in sharding it
+        if transport is None and not net.http2:
+            one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+            for _ in range(concurrency):
+                shard = httpx.AsyncClient(limits=one, verify=ssl_context, **common)
+                shards.append(await stack.enter_async_context(shard))
+        yield Fetcher(
+            client, net.timeout, bucket=bucket, host_headers=net.host_headers, shards=shards
+        )
