@@ -18,11 +18,11 @@ import random
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 import trio
 
-from . import subtitles
 from .errors import FetchError, HTTPStatusError, MuxError, TriosegError
 from .events import (
     Event,
@@ -43,12 +43,10 @@ from .events import (
 )
 from .fetch import Fetcher
 from .hosts import Hosts
-from .mux import MuxInput, MuxResult, mux
 from .plan import Plan, SegmentRef, StreamPlan
 from .progress import host_of
 from .retry import RetryPolicy
 from .store import SegmentStore, safe_name
-from .verify import verify_output
 
 __all__ = [
     "JobConfig",
@@ -60,6 +58,9 @@ __all__ = [
     "stream_output_path",
     "unwrap_group",
 ]
+
+if TYPE_CHECKING:
+    from .mux import MuxInput, MuxResult
 
 Emit = Callable[[Event], None]
 
@@ -369,6 +370,10 @@ class _Job:
     async def finish(self) -> tuple[tuple[str, ...], list[str]]:
         """Assemble each stream, mux and verify; returns the paths written and the
         problems found.  With failed segments the output is written with gaps."""
+        # PyAV is imported only when there is something to mux: plain runs start faster
+        from . import subtitles
+        from .mux import MuxInput
+
         config = self.config
         outputs: list[str] = []
         inputs: list[MuxInput] = []
@@ -448,6 +453,8 @@ class _Job:
                 for s in plan.streams
                 if _muxable(s, self.config)
             )
+        from .verify import verify_output
+
         check = functools.partial(
             verify_output,
             self.config.output,
@@ -488,6 +495,8 @@ class _Job:
                     )
 
         finished = threading.Event()
+
+        from .mux import mux
 
         def job() -> MuxResult:
             try:

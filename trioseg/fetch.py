@@ -119,6 +119,9 @@ class _Shards:
     def __init__(self, clients: list[httpx.AsyncClient]) -> None:
         self.free = clients
         self.by_host: dict[str, list[httpx.AsyncClient]] = {}
+        #: every request takes a shard, so the run never holds more connections than
+        #: it has shards (-N), manifest and index requests included
+        self.slots = trio.Semaphore(len(clients))
 
     def take(self, host: str) -> httpx.AsyncClient | None:
         idle = self.by_host.get(host)
@@ -141,8 +144,8 @@ class Fetcher:
     ``timeout`` is enforced here with trio's clock, per wait: for the response headers
     and for each body chunk, so a stalled transfer is abandoned after ``timeout``
     seconds without a byte, whatever the transport.  Requests go through a one-connection
-    client of ``shards`` when one is free (there is one per slot of the run's limiter),
-    else through the shared ``client``.
+    client of ``shards`` (one per slot of the run's limiter; a request waits for one),
+    or through the shared ``client`` when there are none (HTTP/2, a test transport).
     """
 
     def __init__(
@@ -167,7 +170,10 @@ class Fetcher:
             if extra:
                 headers = {**extra, **headers}
         host = urlsplit(url).netloc
-        shard = self._shards.take(host) if self._shards is not None else None
+        shard: httpx.AsyncClient | None = None
+        if self._shards is not None:
+            await self._shards.slots.acquire()
+            shard = self._shards.take(host)
         client = shard or self._client
         try:
             request = client.build_request("GET", url, headers=headers)
@@ -182,8 +188,10 @@ class Fetcher:
                 with trio.CancelScope(shield=True, deadline=deadline):
                     await response.aclose()
         finally:
-            if shard is not None and self._shards is not None:
-                self._shards.give(host, shard)
+            if self._shards is not None:
+                if shard is not None:
+                    self._shards.give(host, shard)
+                self._shards.slots.release()
 
     async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
         chunks = response.aiter_bytes()
