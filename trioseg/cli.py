@@ -48,7 +48,7 @@ from .formats import (
     select,
 )
 from .headless import Reporter
-from .mpd import ManifestLimits
+from .mpd import Manifest, ManifestLimits
 from .naming import DEFAULT_TEMPLATE, container_for, fill_template, template_fields
 from .plan import Plan, SegmentRef
 from .prepare import check_fetchable, complete_plan, load_manifest
@@ -169,6 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="plan only: show (or with --json print as a 'plan' event) every segment "
         "that would be fetched, in order, and download nothing",
+    )
+    live = p.add_argument_group("live (type=dynamic manifests)")
+    live.add_argument(
+        "--live-from-start",
+        action="store_true",
+        help="record from the start of the time-shift window (catching up in parallel), "
+        "not from the live edge",
+    )
+    live.add_argument(
+        "--duration",
+        metavar="SECONDS",
+        type=_seconds,
+        help="stop a live recording after this much media (default: until the event ends "
+        "or q/Ctrl+C)",
     )
     sel.add_argument(
         "--base-url",
@@ -363,6 +377,8 @@ class Options:
     #: "mp4" or "matroska" when --container was given; else the -o extension decides
     container: str | None = None
     keep_segments: bool = False
+    live_from_start: bool = False
+    live_duration: float | None = None
     #: in a batch, ``-o`` names a folder and each job picks a name inside it
     output_dir: Path | None = None
     namer: Callable[[Path], Path] | None = None
@@ -414,6 +430,8 @@ async def _download(
         data = {"manifest": manifest.url, "formats": rows_json(rows), "period_notes": list(notes)}
         emit(Listing("formats", data, format_table(rows, notes=notes), trio.current_time()))
         return JobOutcome("complete", ())
+    if manifest.is_live and not options.list_formats:
+        return await _record(options, manifest, fetcher, emit, control, session, policy)
     plan = select(manifest, options.format, limits=limits) if options.format else None
     plan = plan or select_default(manifest, limits=limits)
     plan = await complete_plan(fetcher, plan, policy, limits=limits, emit=emit)
@@ -446,6 +464,61 @@ async def _download(
     )
     _check_outputs(plan, config, options.force)
     return await run_job(plan, config, fetcher, emit, control=control, session=session)
+
+
+async def _record(
+    options: Options,
+    manifest: Manifest,
+    fetcher: Fetcher,
+    emit: Emit,
+    control: JobControl,
+    session: Session | None,
+    policy: RetryPolicy,
+) -> JobOutcome:
+    """A dynamic manifest: record it live."""
+    from .livejob import LiveOptions, record_live
+
+    if options.simulate:
+        raise UsageError("--simulate plans static manifests only; this one is live")
+    source = options.base_url or manifest.url
+    named = str(options.output) if options.output is not None else None
+    container = container_for(named, options.container)
+    fields = template_fields(Plan(source, ()), manifest.title, source, container)
+    template = named if named is not None and options.output_dir is None else DEFAULT_TEMPLATE
+    output = fill_template(template, fields)
+    if options.output_dir is not None:
+        output = options.output_dir / output
+    output = Path(os.path.abspath(output))
+    if options.namer is not None:
+        output = options.namer(output)
+    config = JobConfig(
+        output=output,
+        concurrency=options.concurrency,
+        retry=policy,
+        mux=options.mux,
+        host_limits=options.host_limits,
+        container=container,
+        keep_segments=options.keep_segments,
+    )
+    if output.exists() and not options.force and config.mux:
+        raise UsageError(f"output exists: {output} (use --force to overwrite)")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create folder {output.parent}: {exc.strerror or exc}") from None
+    live = LiveOptions(from_start=options.live_from_start, duration=options.live_duration)
+    return await record_live(
+        manifest,
+        source,
+        options.format,
+        config,
+        fetcher,
+        emit,
+        control=control,
+        options=live,
+        limits=options.limits,
+        session=session,
+    )
 
 
 def _plan_text(plan: Plan) -> str:
@@ -560,20 +633,27 @@ class _Namer:
         return candidate
 
 
-async def download_batch(options: Options, reporters: Sequence[Reporter]) -> int:
+async def download_batch(
+    options: Options,
+    consumers: Sequence[EventConsumer],
+    controls: Sequence[JobControl] | None = None,
+    *,
+    watch_signals: bool = True,
+) -> int:
     """Download every manifest of ``options.urls``, ``options.jobs`` at a time, within
-    one connection budget (``-N``) and one view of each host; the exit code."""
+    one connection budget (``-N``) and one view of each host; the exit code.
+
+    Each job reports to its own consumer and obeys its own control; a signal (when
+    ``watch_signals``) cancels them all, jobs not started yet included.
+    """
     session = Session.create(options.concurrency, options.host_limits)
     slots = trio.CapacityLimiter(options.jobs)
-    controls = [JobControl() for _ in options.urls]
+    controls = list(controls) if controls is not None else [JobControl() for _ in options.urls]
     codes: list[int] = [EXIT_DOWNLOAD_FAILED] * len(options.urls)
     namer = _Namer()
-    signals: list[int] = []
 
     async def one(index: int, url: str) -> None:
         async with slots:
-            if signals:
-                controls[index].cancel(signals[0])
             job = attrs.evolve(
                 options,
                 url=url,
@@ -583,7 +663,7 @@ async def download_batch(options: Options, reporters: Sequence[Reporter]) -> int
             )
             codes[index] = await download(
                 job,
-                reporters[index],
+                consumers[index],
                 controls[index],
                 watch_signals=False,
                 fetcher=fetcher,
@@ -593,22 +673,22 @@ async def download_batch(options: Options, reporters: Sequence[Reporter]) -> int
     async def watch() -> None:
         with trio.open_signal_receiver(*SIGNALS) as received:
             async for signum in received:
-                signals.append(signum)
                 for control in controls:
                     control.cancel(signum)
-                return
 
     async with (
         open_fetcher(concurrency=options.concurrency, network=options.net) as fetcher,
         trio.open_nursery() as nursery,
     ):
-        nursery.start_soon(watch)
+        if watch_signals:
+            nursery.start_soon(watch)
         async with trio.open_nursery() as jobs:
             for index, url in enumerate(options.urls):
                 jobs.start_soon(one, index, url)
         nursery.cancel_scope.cancel()
-    if signals:
-        return 128 + signals[0]
+    stopped = [c for c in controls if c.signal is not None or c.scope.cancel_called]
+    if stopped:
+        return 128 + (stopped[0].signal or signal.SIGINT)
     return EXIT_OK if all(code == EXIT_OK for code in codes) else EXIT_DOWNLOAD_FAILED
 
 
@@ -616,8 +696,8 @@ async def _watch_signals(control: JobControl) -> None:
     """SIGINT, SIGTERM and SIGHUP cancel the job gracefully (the consumer still drains)."""
     with trio.open_signal_receiver(*SIGNALS) as signals:
         async for signum in signals:
+            # a live recording stops gracefully on the first signal, at once on the second
             control.cancel(signum)
-            return
 
 
 def _configured_defaults(
@@ -728,6 +808,8 @@ def _options(argv: Sequence[str] | None) -> Options:
         limits=ManifestLimits(max_bytes=args.max_manifest_size, max_segments=args.max_segments),
         container=container,
         keep_segments=args.keep_segments,
+        live_from_start=args.live_from_start,
+        live_duration=args.duration,
         output=args.output,
         concurrency=args.concurrency,
         retries=args.retries,
@@ -760,6 +842,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     options = _options(argv)
     if len(options.urls) > 1:
+        if not use_plain_output(options):
+            from .ui import run_ui_batch
+
+            return run_ui_batch(functools.partial(_interactive_batch, options), options.urls)
         return _run_batch(options)
     if not use_plain_output(options):
         from .ui import run_ui
@@ -829,6 +915,17 @@ async def _plain_job(options: Options, reporter: Reporter) -> int:
 
         return await run_demo(options, functools.partial(download, consumer=reporter), _say)
     return await download(options, reporter)
+
+
+async def _interactive_batch(
+    options: Options,
+    consumers: Sequence[EventConsumer],
+    controls: Sequence[JobControl],
+    say: Callable[[str], None],
+) -> int:
+    """A batch as the full-screen UI runs it: a consumer and a control per job."""
+    del say
+    return await download_batch(options, consumers, controls, watch_signals=False)
 
 
 async def _interactive_job(

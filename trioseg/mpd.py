@@ -13,6 +13,7 @@ import datetime
 import math
 import re
 from collections.abc import Iterator, Mapping
+from fractions import Fraction
 from typing import Literal
 from urllib.parse import urljoin
 from xml.etree.ElementTree import Element, ParseError
@@ -39,7 +40,10 @@ __all__ = [
     "TemplateField",
     "TimelineEntry",
     "URLRange",
+    "UTCTiming",
+    "datetime_seconds",
     "drm_name",
+    "parse_datetime",
     "parse_mpd",
     "xlink_targets",
 ]
@@ -148,6 +152,48 @@ def _duration(el: Element, name: str) -> float | None:
         raise _bad(el, name, "an ISO 8601 duration", value) from None
     if seconds < 0 or not math.isfinite(seconds):
         raise _bad(el, name, "a non-negative ISO 8601 duration", value)
+    return seconds
+
+
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+
+
+def datetime_seconds(text: str) -> Fraction:
+    """The exact epoch seconds of an xs:dateTime (ISO 8601); no time zone means UTC.
+
+    Raises :class:`ValueError` when ``text`` is not a date and time.
+    """
+    value = datetime.datetime.fromisoformat(text.strip())
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=datetime.UTC)
+    delta = value - _EPOCH
+    return Fraction(delta.days * 86400 + delta.seconds) + Fraction(delta.microseconds, 1_000_000)
+
+
+def parse_datetime(text: str | None) -> float | None:
+    """Epoch seconds of an xs:dateTime, or None when absent or unreadable."""
+    if text is None:
+        return None
+    try:
+        return float(datetime_seconds(text))
+    except (ValueError, OverflowError):
+        return None
+
+
+def _offset(el: Element, name: str) -> float | None:
+    """An ``availabilityTimeOffset``-like attribute: seconds, or ``INF``."""
+    value = el.get(name)
+    if value is None:
+        return None
+    text = value.strip()
+    if text.upper() in ("INF", "+INF"):
+        return math.inf
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise _bad(el, name, "a number of seconds or INF", value) from None
+    if not math.isfinite(seconds) or seconds < 0:
+        raise _bad(el, name, "a non-negative number of seconds or INF", value)
     return seconds
 
 
@@ -327,6 +373,8 @@ class SegmentInfo:
     index_template: Template | None = None
     timeline: tuple[TimelineEntry, ...] | None = None
     segment_urls: tuple[SegmentURL, ...] | None = None
+    #: availabilityTimeOffset in seconds (``math.inf`` for INF)
+    availability_time_offset: float | None = None
 
     @classmethod
     def from_element(cls, el: Element, kind: SegmentKind) -> SegmentInfo:
@@ -353,6 +401,7 @@ class SegmentInfo:
                 else None
             ),
             segment_urls=tuple(SegmentURL.from_element(u) for u in urls) if urls else None,
+            availability_time_offset=_offset(el, "availabilityTimeOffset"),
         )
 
     @classmethod
@@ -410,15 +459,20 @@ class Scope:
     segment_info: SegmentInfo | None = None
     period_index: int = 0
     has_base_url: bool = False
+    #: availabilityTimeOffset of the innermost BaseURL that sets one (its first alternative)
+    base_url_time_offset: float | None = None
 
     def enter(self, el: Element) -> Scope:
         """The scope inside ``el``, which may add BaseURLs and segment information."""
         bases = resolve_base_urls(self.base_urls, el)
+        first = _child(el, "BaseURL")
+        offset = _offset(first, "availabilityTimeOffset") if first is not None else None
         return Scope(
             base_urls=bases,
             segment_info=_merge(self.segment_info, el),
             period_index=self.period_index,
-            has_base_url=self.has_base_url or _child(el, "BaseURL") is not None,
+            has_base_url=self.has_base_url or first is not None,
+            base_url_time_offset=offset if offset is not None else self.base_url_time_offset,
         )
 
 
@@ -569,6 +623,15 @@ class Representation:
     #: the AdaptationSet's id and its position in the Period
     adaptation_id: str | None = None
     adaptation_index: int = 0
+    #: availabilityTimeOffset of the BaseURL that applies (seconds, ``math.inf`` for INF)
+    base_url_time_offset: float | None = None
+
+    @property
+    def availability_time_offset(self) -> float:
+        """Seconds by which segments become available early: the BaseURL's offset plus the
+        SegmentBase/SegmentList/SegmentTemplate one (``math.inf``: as soon as they start)."""
+        own = self.segment_info.availability_time_offset if self.segment_info else None
+        return (own or 0.0) + (self.base_url_time_offset or 0.0)
 
     @classmethod
     def from_element(
@@ -602,6 +665,7 @@ class Representation:
             roles=roles(el, adaptation),
             adaptation_id=_str(adaptation, "id"),
             adaptation_index=adaptation_index,
+            base_url_time_offset=inner.base_url_time_offset,
         )
 
 
@@ -733,6 +797,22 @@ def _remaining(total: float, start: float, first_start: float) -> float:
 
 
 @attrs.frozen
+class UTCTiming:
+    """One MPD-level ``UTCTiming``: how to learn the time the presentation is timed by.
+
+    ``scheme`` is the schemeIdUri (``urn:mpeg:dash:utc:http-iso:2014``, ...); ``value`` is
+    as written (URLs separated by spaces for the http schemes, an xs:dateTime for direct).
+    """
+
+    scheme: str
+    value: str
+
+    @classmethod
+    def from_element(cls, el: Element) -> UTCTiming:
+        return cls(_str(el, "schemeIdUri") or "", _str(el, "value") or "")
+
+
+@attrs.frozen
 class Manifest:
     """A parsed MPD."""
 
@@ -751,6 +831,15 @@ class Manifest:
     time_shift_buffer_depth: float | None = None
     locations: tuple[str, ...] = ()
     limits: ManifestLimits = ManifestLimits()
+    #: the MPD-level UTCTiming elements, in order
+    utc_timing: tuple[UTCTiming, ...] = ()
+    #: suggestedPresentationDelay and maxSegmentDuration, in seconds
+    suggested_presentation_delay: float | None = None
+    max_segment_duration: float | None = None
+    availability_end_time: str | None = None
+    #: availabilityStartTime / availabilityEndTime as epoch seconds (None: absent or unreadable)
+    availability_start: float | None = None
+    availability_end: float | None = None
 
     @classmethod
     def from_element(
@@ -786,6 +875,12 @@ class Manifest:
             time_shift_buffer_depth=_duration(root, "timeShiftBufferDepth"),
             locations=tuple(urljoin(url, _text(el) or "") for el in _children(root, "Location")),
             limits=limits,
+            utc_timing=tuple(UTCTiming.from_element(el) for el in _children(root, "UTCTiming")),
+            suggested_presentation_delay=_duration(root, "suggestedPresentationDelay"),
+            max_segment_duration=_duration(root, "maxSegmentDuration"),
+            availability_end_time=_str(root, "availabilityEndTime"),
+            availability_start=parse_datetime(_str(root, "availabilityStartTime")),
+            availability_end=parse_datetime(_str(root, "availabilityEndTime")),
         )
 
     @property

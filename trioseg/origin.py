@@ -20,6 +20,10 @@ It serves files under ``root`` for GET and HEAD with keep-alive, ``Content-Lengt
     send the headers (full ``Content-Length``) and part of the body, then close cleanly;
 ``stall``
     send the headers and part of the body, go quiet for ``seconds``, then send the rest.
+
+``routes`` answers some paths from code instead of files (the live origin,
+:mod:`trioseg.liveorigin`): it is called with the method and path of every request that no
+fault took, and its ``(status, headers, body)`` is sent when it returns one.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ __all__ = [
     "Origin",
     "RequestInfo",
     "RequestRecord",
+    "Route",
     "open_origin",
 ]
 
@@ -150,6 +155,8 @@ class RequestRecord:
 
 
 FaultChooser = Callable[[RequestInfo], Fault | None]
+#: (method, path) -> (status, headers, body), or None to serve the file
+Route = Callable[[str, str], tuple[int, list[tuple[str, str]], bytes] | None]
 
 
 def _normalize_path(path: str) -> str:
@@ -274,8 +281,10 @@ class Origin:
         latency: float = 0.0,
         faults: FaultPlan | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        routes: Route | None = None,
     ) -> None:
         self.root = Path(root).resolve()
+        self.routes = routes
         self.ssl_context = ssl_context
         self.latency = latency
         self.faults = faults if faults is not None else FaultPlan()
@@ -499,6 +508,13 @@ class Origin:
         if fault is not None and fault.kind == "status":
             extra = [] if fault.retry_after is None else [("Retry-After", fault.retry_after)]
             return _text_reply(fault.status, f"injected fault: {fault.status}", extra)
+        if self.routes is not None:
+            routed = self.routes(method, _target_path(target))
+            if routed is not None:
+                status, headers, body = routed
+                if not any(name.lower() == "content-length" for name, _ in headers):
+                    headers = [*headers, _length(len(body))]
+                return _Reply(status, list(headers), body)
         if method not in ("GET", "HEAD"):
             return _text_reply(405, "method not allowed", [("Allow", "GET, HEAD")])
         file = self._lookup(target)
