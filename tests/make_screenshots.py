@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+import attrs
 
 from trioseg.events import (
     Event,
@@ -24,7 +26,7 @@ from trioseg.events import (
     StreamFinished,
     StreamInfo,
 )
-from trioseg.ui import TriosegApp, replay
+from trioseg.ui import BatchApp, TriosegApp, replay, replay_batch
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "https://media.example.com/show/"
@@ -154,8 +156,66 @@ async def settle(app: TriosegApp, events: int, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.01)
 
 
+def shifted(events: list[Event], by: float) -> list[Event]:
+    """``events`` happening ``by`` seconds later."""
+    return [attrs.evolve(e, at=e.at + by) for e in events]
+
+
+def retitled(events: list[Event], url: str, title: str | None) -> list[Event]:
+    """``events`` with the job's manifest URL and title replaced."""
+    return [
+        attrs.evolve(e, manifest_url=url, title=title) if isinstance(e, JobStarted) else e
+        for e in events
+    ]
+
+
+BATCH_LABELS = (
+    BASE + "manifest.mpd",
+    "https://cdn.example.org/films/sintel/dash/stream.mpd",
+    "https://media.example.com/archive/2019/missing.mpd",
+    "https://video.example.net/tears-of-steel/manifest.mpd",
+)
+
+
+def batch_mid_download() -> list[list[Event]]:
+    """Four jobs: one complete, one downloading with failures, one failed, one waiting."""
+    return [
+        shifted(finished(), -30.0),
+        retitled(with_failures(), BATCH_LABELS[1], "Sintel"),
+        [JobFinished("failed", (), f"HTTP 404 Not Found for {BATCH_LABELS[2]}", at=T0 - 29.0)],
+        [],
+    ]
+
+
+BATCH_SCENARIOS: dict[str, Callable[[], list[list[Event]]]] = {"batch": batch_mid_download}
+
+
+def batch_app_for(scripts: Sequence[list[Event]], labels: Sequence[str] = BATCH_LABELS) -> BatchApp:
+    """A batch app replaying ``scripts`` (a job ends when its script does) and staying."""
+    codes = [
+        next((0 if e.status == "complete" else 1 for e in s if isinstance(e, JobFinished)), None)
+        for s in scripts
+    ]
+    return BatchApp(replay_batch(scripts, codes), labels[: len(scripts)], auto_exit=None)
+
+
+async def settle_batch(
+    app: BatchApp, scripts: Sequence[list[Event]], timeout: float = 10.0
+) -> None:
+    """Wait until the app has folded and drawn every job's events."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    counts = [len(s) for s in scripts]
+    while len(app.controls) < len(counts) or any(
+        b.events < n or b.pending for b, n in zip(app.bridges, counts, strict=True)
+    ):
+        if asyncio.get_running_loop().time() > deadline:
+            got = [b.events for b in app.bridges]
+            raise TimeoutError(f"{got} of {counts} events drawn")
+        await asyncio.sleep(0.01)
+
+
 #: keys pressed before a screenshot is taken
-KEYS: dict[str, tuple[str, ...]] = {"with-failures": ("l",)}
+KEYS: dict[str, tuple[str, ...]] = {"with-failures": ("l",), "batch": ("j",)}
 
 
 async def screenshot(events: list[Event], size: tuple[int, int], keys: tuple[str, ...] = ()) -> str:
@@ -167,12 +227,29 @@ async def screenshot(events: list[Event], size: tuple[int, int], keys: tuple[str
         return app.export_screenshot(title="trioseg")
 
 
+async def batch_screenshot(
+    scripts: list[list[Event]], size: tuple[int, int], keys: tuple[str, ...] = ()
+) -> str:
+    app = batch_app_for(scripts)
+    async with app.run_test(size=size) as pilot:
+        await settle_batch(app, scripts)
+        await pilot.press(*keys)
+        await pilot.pause()
+        await settle_batch(app, scripts)
+        return app.export_screenshot(title="trioseg")
+
+
 def main(argv: list[str]) -> int:
     out = ROOT / "screenshots"
     out.mkdir(exist_ok=True)
     size = (100, 30)
     for name, make in SCENARIOS.items():
         svg = asyncio.run(screenshot(make(), size, KEYS.get(name, ())))
+        path = out / f"{name}.svg"
+        path.write_text(svg, encoding="utf-8")
+        print(f"wrote {path.relative_to(ROOT)}")
+    for name, scripts in BATCH_SCENARIOS.items():
+        svg = asyncio.run(batch_screenshot(scripts(), size, KEYS.get(name, ())))
         path = out / f"{name}.svg"
         path.write_text(svg, encoding="utf-8")
         print(f"wrote {path.relative_to(ROOT)}")

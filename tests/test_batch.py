@@ -145,3 +145,30 @@ async def test_batch_subprocess_json_lists_every_job_and_the_exit_code_reflects_
     assert {x.get("job") for x in lines[:-1]} == {1, 2}
     assert probe(Path(final["outputs"][0])).of_type("video")
     assert "batch partial: 1 of 2 downloads complete" in result.stderr.decode()
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize("jobs", [1, 2])
+async def test_output_names_follow_the_url_order_not_the_finishing_order(
+    dash_factory: Factory, tmp_path: Path, jobs: int
+) -> None:
+    content = dash_factory(duration=4.0)
+    async with open_origin(content.root, latency=0.2) as slow, open_origin(content.root) as fast:
+        urls = (slow.url(rel(content, content.manifest)), fast.url(rel(content, content.manifest)))
+        opts = Options(
+            url=urls[0],
+            urls=urls,
+            jobs=jobs,
+            output=tmp_path / "o",
+            concurrency=4,
+            retries=2,
+            timeout=5.0,
+            mux=True,
+            force=False,
+            json=True,
+        )
+        streams = [io.StringIO() for _ in urls]
+        reporters = [Reporter(Progress(), lines=io.StringIO(), json_out=s) for s in streams]
+        assert await download_batch(opts, reporters) == 0
+    finished = [json.loads(s.getvalue().splitlines()[-1]) for s in streams]
+    assert [Path(f["outputs"][0]).name for f in finished] == ["manifest.mp4", "manifest-2.mp4"]

@@ -7,7 +7,7 @@ import math
 import os
 import random
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,29 +15,59 @@ import attrs
 import pytest
 import trio
 from conftest import rel
-from make_screenshots import finished, mid_download, partial, settle, with_failures
+from make_screenshots import (
+    BATCH_LABELS,
+    batch_mid_download,
+    finished,
+    mid_download,
+    partial,
+    settle,
+    settle_batch,
+    with_failures,
+)
 from rich.text import Text
 from textual.app import App
 
-from trioseg.cli import Options, download
+from trioseg.cli import Options, download, download_batch
 from trioseg.engine import JobControl
 from trioseg.events import (
     Event,
     EventConsumer,
     HostLimit,
     JobFinished,
+    JobPaused,
     JobStarted,
+    MuxStarted,
     Notice,
     SegmentDone,
     SegmentFailed,
     SegmentRetry,
     SegmentStarted,
+    Status,
     StreamInfo,
 )
 from trioseg.media import DashContent
 from trioseg.origin import Fault, FaultPlan, open_origin
 from trioseg.progress import Progress
-from trioseg.ui import Bridge, Say, TriosegApp, replay, run_ui
+from trioseg.ui import (
+    BatchApp,
+    Bridge,
+    Say,
+    TriosegApp,
+    replay,
+    replay_batch,
+    run_ui,
+    run_ui_batch,
+)
+from trioseg.ui.batch import LIST_ROWS
+from trioseg.ui.jobs import (
+    TextView,
+    batch_lines,
+    batch_status,
+    list_window,
+    render_batch_status,
+    render_jobs,
+)
 from trioseg.ui.segmap import SegmentStates, cells_of, states_of
 from trioseg.ui.widgets import (
     GLYPHS,
@@ -573,3 +603,405 @@ async def test_real_origin_failure_shows_in_the_table_and_r_fetches_it(
     assert app.return_value == 0
     assert sorted(requests) == sorted([rel(content, content.manifest), missing])
     assert (tmp_path / "m.mp4").exists()
+
+
+# --- a batch ------------------------------------------------------------------------
+
+
+def job_events(
+    url: str, total: int, done: int, *, at: float = 1.0, status: Status | None = None
+) -> list[Event]:
+    """One job of one video stream: ``done`` of ``total`` segments, then ``status``."""
+    info = StreamInfo("v", "video", f"{url.rsplit('/', 1)[-1]} avc1", total, None)
+    events: list[Event] = [JobStarted(url, None, (info,), 4, at=at)]
+    for index in range(done):
+        events.append(SegmentStarted("v", index, 1, at=at + index))
+        events.append(SegmentDone("v", index, 1000, at=at + index + 0.5))
+    if status is not None:
+        outputs = (f"/out/{url.rsplit('/', 1)[-1]}.mp4",) if status == "complete" else ()
+        error = None if status == "complete" else f"{total - done} segment(s) failed"
+        events.append(JobFinished(status, outputs, error, at=at + done + 1))
+    return events
+
+
+def batch_with(
+    scripts: list[list[Event]],
+    codes: list[int | None] | None = None,
+    labels: tuple[str, ...] | None = None,
+    **kwargs: Any,
+) -> tuple[BatchApp, list[RecordingControl]]:
+    controls: list[RecordingControl] = []
+
+    def factory() -> RecordingControl:
+        controls.append(RecordingControl())
+        return controls[-1]
+
+    kwargs.setdefault("auto_exit", None)
+    labels = labels or tuple(f"http://h{n}.test/m{n}.mpd" for n in range(1, len(scripts) + 1))
+    app = BatchApp(replay_batch(scripts, codes), labels, control_factory=factory, **kwargs)
+    return app, controls
+
+
+def view(app: BatchApp, name: str) -> str:
+    return plain(app.query_one(f"#{name}", TextView))
+
+
+def test_job_rows_show_each_state_and_fit() -> None:
+    url = "http://h.test/a/very/long/path/to/the/manifest.mpd"
+    started = job_events(url, 10, 4)
+    cases: dict[str, list[Event]] = {
+        "waiting": [],
+        "downloading  40%": started,
+        "paused       40%": [*started, JobPaused(True, at=9.0)],
+        "muxing       40%": [*started, MuxStarted("/out/x.mp4", at=9.0)],
+        "complete": job_events(url, 10, 10, status="complete"),
+        "partial": job_events(url, 10, 8, status="partial"),
+        "failed": [JobFinished("failed", (), "HTTP 404", at=1.0)],
+        "cancelled": [*started, JobFinished("cancelled", (), at=9.0)],
+    }
+    jobs = [(url, folded(events)) for events in cases.values()]
+    for width in (78, 118):
+        text = render_jobs(jobs, width, len(jobs), 1, now=5.0).plain.splitlines()
+        assert len(text) == len(cases)
+        assert all(len(line) == width for line in text)
+        for line, state in zip(text, cases, strict=True):
+            assert f"  {state}" in line
+    rows_ = render_jobs(jobs, 78, len(jobs), 1, now=5.0).plain.splitlines()
+    assert rows_[1].startswith("▶2  …") and rows_[0].startswith(" 1  …")
+    assert rows_[1].endswith("4.0 kB     1.0 kB/s")
+    assert "manifest.mpd" in rows_[0]
+    assert rows_[0].rstrip().endswith("waiting")
+    assert render_jobs(jobs, 78, 8, 1, 5.0, paused=True).plain.splitlines()[1].count("paused")
+
+
+def test_job_list_keeps_the_selection_in_view() -> None:
+    jobs = [(f"http://h/{n}.mpd", Progress()) for n in range(20)]
+    assert [list_window(s, 20, 4) for s in (0, 1, 2, 10, 18, 19)] == [0, 0, 1, 9, 16, 16]
+    lines = render_jobs(jobs, 78, 4, 10, 0.0).plain.splitlines()
+    assert [line[:3] for line in lines] == [" 10", "▶11", " 12", " 13"]
+
+
+def test_batch_lines_say_what_did_not_complete() -> None:
+    labels = ("http://a/1.mpd", "http://b/2.mpd", "http://c/3.mpd")
+    done = folded(job_events(labels[0], 3, 3, status="complete"))
+    part = folded(job_events(labels[1], 3, 2, status="partial"))
+    failed = folded([JobFinished("failed", (), "HTTP 404", at=1.0)])
+    assert batch_lines(labels, [done, part, failed]) == [
+        "batch partial: 1 of 3 downloads complete",
+        "  [2/3] partial: http://b/2.mpd: 1 segment(s) failed",
+        "  [3/3] failed: http://c/3.mpd: HTTP 404",
+    ]
+    assert batch_status([done, done]) == "complete"
+    assert batch_status([failed, failed]) == "failed"
+    assert batch_status([done, Progress()]) == "cancelled"
+
+
+async def test_selecting_a_job_shows_its_streams() -> None:
+    scripts = [mid_download(), job_events("http://h2.test/second.mpd", 10, 3), []]
+    app, _ = batch_with(scripts)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle_batch(app, scripts)
+        assert "1280x720 avc1.64001f" in plain(app.query_one(StreamsView))
+        assert view(app, "job").startswith("job 1/3 Big Buck Bunny")
+        assert view(app, "jobs").splitlines()[0].startswith("▶1")
+        for key, shown in [("j", 2), ("down", 3), ("j", 3), ("k", 2), ("up", 1), ("up", 1)]:
+            await pilot.press(key)
+            assert app.selected == shown - 1
+            assert view(app, "jobs").splitlines()[shown - 1].startswith(f"▶{shown}")
+            assert view(app, "job").startswith(f"job {shown}/3")
+        await pilot.press("j")
+        streams = plain(app.query_one(StreamsView))
+        assert "second.mpd avc1" in streams and "3/10  30%" in streams
+        assert "1280x720" not in streams
+        assert plain(app.query_one(SegmentMap)).splitlines()[0] == "video  ███·······"
+        await pilot.press("j")
+        assert plain(app.query_one(StreamsView)) == ""
+        assert "waiting for the manifest" in plain(app.query_one(SegmentMap))
+        assert view(app, "job").rstrip().endswith("waiting")
+
+
+async def test_job_list_and_header_show_every_job() -> None:
+    scripts = batch_mid_download()
+    app, _ = batch_with(scripts, labels=BATCH_LABELS)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle_batch(app, scripts)
+        rows_ = view(app, "jobs").splitlines()
+        assert [row.split()[2] for row in rows_] == ["complete", "downloading", "failed", "waiting"]
+        assert "46%" in rows_[1] and "99.2 MB" in rows_[0]
+        header = view(app, "status")
+        assert header.startswith("trioseg  2/4 jobs done  140.5 MB")
+        assert "downloading   7/8 conn  2.8 MB/s  0:46" in header
+        # a job that has ended shows its summary; the batch's lines wait for the end
+        assert view(app, "summary").splitlines() == [
+            "job 1/4 complete: 302/302 segments, 99.2 MB in 38.00 s (2.6 MB/s)",
+            "  wrote /home/user/videos/Big Buck Bunny.mp4",
+        ]
+        await pilot.press("j")
+        assert not app.query_one("#summary").display
+
+
+async def test_q_cancels_every_job_and_exits_130() -> None:
+    scripts = [mid_download(), job_events("http://h2.test/b.mpd", 10, 3)]
+    app, controls = batch_with(scripts)
+    async with app.run_test() as pilot:
+        await settle_batch(app, scripts)
+        await pilot.press("q")
+        await until(lambda: app.return_value is not None)
+    assert [c.calls for c in controls] == [[("cancel", None)]] * 2
+    assert app.return_value == 130
+    assert [p.status for p in app.progresses] == ["cancelled", "cancelled"]
+
+
+async def test_sigterm_cancels_every_job_with_143() -> None:
+    scripts = [mid_download(), []]
+    app, controls = batch_with(scripts)
+    async with app.run_test():
+        await settle_batch(app, scripts)
+        os.kill(os.getpid(), signal.SIGTERM)
+        await until(lambda: app.return_value is not None)
+    assert [c.calls for c in controls] == [[("cancel", signal.SIGTERM)]] * 2
+    assert app.return_value == 128 + signal.SIGTERM
+
+
+async def test_p_pauses_and_resumes_every_job() -> None:
+    scripts = [mid_download(), job_events("http://h2.test/b.mpd", 10, 3), []]
+    app, controls = batch_with(scripts)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle_batch(app, scripts)
+        await pilot.press("p")
+        await until(lambda: all(c.paused for c in controls))
+        await until(lambda: "PAUSED" in view(app, "status"))
+        rows_ = view(app, "jobs").splitlines()
+        assert [row.split()[2] for row in rows_] == ["paused", "paused", "waiting"]
+        await until(lambda: all(p.paused for p in app.progresses[:2]))
+        await pilot.press("p")
+        await until(lambda: not any(c.paused for c in controls))
+        await until(lambda: "downloading" in view(app, "status"))
+
+
+async def test_r_retries_the_selected_jobs_failed_segments() -> None:
+    scripts = [mid_download(), with_failures()]
+    app, controls = batch_with(scripts)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle_batch(app, scripts)
+        assert not app.query_one(FailedTable).display
+        await pilot.press("j")
+        assert len(rows(app.query_one(FailedTable))) == 3
+        await pilot.press("l", "r")
+        await until(lambda: ("retry_failed", None) in controls[1].calls)
+        log = app.query_one(LogPane)
+        await until(lambda: "[2/2] retrying 2 failed segment(s) now" in [x.text for x in log.lines])
+    assert ("retry_failed", None) not in controls[0].calls
+
+
+async def test_l_shows_every_jobs_log_lines_with_its_number() -> None:
+    failed: list[Event] = [JobFinished("failed", (), "HTTP 404 for m2", at=1.0)]
+    scripts = [with_failures(), failed]
+    app, _ = batch_with(scripts)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle_batch(app, scripts)
+        log = app.query_one(LogPane)
+        assert not log.display
+        await pilot.press("l")
+        assert log.display
+        await until(lambda: len(log.lines) > 5)
+        text = [line.text for line in log.lines]
+        assert text[0] == "[1/2] downloading https://media.example.com/show/manifest.mpd"
+        assert any(t.startswith("[1/2] error: audio a-en segment 12 failed") for t in text)
+        assert "[2/2] error: HTTP 404 for m2" in text
+        await pilot.press("l")
+        assert not log.display
+
+
+async def test_a_complete_batch_exits_by_itself_with_0() -> None:
+    scripts = [finished(), job_events("http://h2.test/b.mpd", 4, 4, status="complete")]
+    app, _ = batch_with(scripts, [0, 0], auto_exit=0.05)
+    async with app.run_test():
+        await until(lambda: app.return_value is not None)
+    assert app.return_value == 0
+    assert [p.status for p in app.progresses] == ["complete", "complete"]
+
+
+async def test_a_partial_batch_stays_and_q_keeps_its_exit_code() -> None:
+    scripts = [finished(), partial()]
+    app, controls = batch_with(scripts, [0, 1], auto_exit=0.05)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle_batch(app, scripts)
+        await until(lambda: app.code == 1)
+        await asyncio.sleep(0.15)
+        assert app.return_value is None
+        assert "PARTIAL" in view(app, "status")
+        summary = view(app, "summary").splitlines()
+        assert summary[0] == "batch partial: 1 of 2 downloads complete"
+        assert summary[1].startswith("job 1/2 complete: 302/302 segments")
+        assert summary[-1].startswith("press q to quit; running the same command again")
+        await pilot.press("j")
+        assert view(app, "summary").splitlines()[1].startswith("job 2/2 partial: 300/302")
+        assert len(rows(app.query_one(FailedTable))) == 2
+        await pilot.press("q")
+        await until(lambda: app.return_value is not None)
+    assert app.return_value == 1
+    assert [c.calls for c in controls] == [[], []]
+
+
+async def test_a_crashing_batch_ends_the_ui_with_exit_code_1() -> None:
+    async def batch(
+        consumers: Sequence[EventConsumer], controls: Sequence[JobControl], say: Say
+    ) -> int:
+        await trio.sleep(0.01)
+        raise RuntimeError("boom")
+
+    app = BatchApp(batch, ["http://a/1.mpd", "http://b/2.mpd"])
+    async with app.run_test():
+        await until(lambda: app.return_value is not None)
+    assert app.return_value == 1
+    assert isinstance(app.crash, RuntimeError)
+
+
+@pytest.fixture
+def headless_batch_ui(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``run_ui_batch`` without a terminal, closing soon after the batch ends."""
+
+    def headless_run(self: BatchApp) -> int | None:
+        self.auto_exit = 0.01
+        return App.run(self, headless=True, size=(80, 24))
+
+    monkeypatch.setattr(BatchApp, "run", headless_run)
+
+
+@pytest.mark.usefixtures("headless_batch_ui")
+def test_run_ui_batch_prints_every_jobs_summary_after_the_app(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    labels = ("http://a.test/1.mpd", "http://b.test/2.mpd")
+    failed: list[Event] = [JobFinished("failed", (), "HTTP 404 for http://b.test/2.mpd", at=1.0)]
+    scripts = [job_events(labels[0], 4, 4, status="complete"), failed]
+
+    async def run_then_signal(
+        consumers: Sequence[EventConsumer], controls: Sequence[JobControl], say: Say
+    ) -> int:
+        code = await replay_batch(scripts, [0, 1], say=["hello"])(consumers, controls, say)
+        # a partial batch stays on screen: a signal after its end keeps its exit code
+        os.kill(os.getpid(), signal.SIGTERM)
+        return code
+
+    code = run_ui_batch(run_then_signal, labels)
+    err = capsys.readouterr().err.splitlines()
+    assert code == 1
+    assert err == [
+        "hello",
+        "[1/2] complete: 4/4 segments, 4.0 kB in 5.00 s (800 B/s)",
+        "[1/2]   wrote /out/1.mpd.mp4",
+        "batch partial: 1 of 2 downloads complete",
+        "  [2/2] failed: http://b.test/2.mpd: HTTP 404 for http://b.test/2.mpd",
+    ]
+
+
+async def test_real_batch_shows_each_job_and_the_failed_segment(
+    dash_factory: Callable[..., DashContent], tmp_path: Path
+) -> None:
+    good = dash_factory(duration=6.0)
+    bad = dash_factory(duration=5.0)
+    video = bad.by_kind("video")[0]
+    missing = rel(bad, video.segments[2])
+    faults = FaultPlan()
+    faults.add(missing, Fault.http_status(404))
+    out = tmp_path / "out"
+
+    async def batch(
+        consumers: Sequence[EventConsumer], controls: Sequence[JobControl], say: Say
+    ) -> int:
+        async with open_origin(good.root) as a, open_origin(bad.root, faults=faults) as b:
+            urls = (a.url(rel(good, good.manifest)), b.url(rel(bad, bad.manifest)))
+            opts = Options(
+                url=urls[0],
+                urls=urls,
+                jobs=2,
+                output=out,
+                concurrency=4,
+                retries=1,
+                timeout=5.0,
+                mux=True,
+                force=False,
+                json=False,
+            )
+            return await download_batch(opts, consumers, controls, watch_signals=False)
+
+    # the origins' ports are known only once they run: the labels stand in for the URLs
+    app = BatchApp(batch, ["origin-a/manifest.mpd", "origin-b/manifest.mpd"], auto_exit=0.05)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(lambda: app.code is not None, timeout=30)
+        assert app.code == 1
+        assert [p.status for p in app.progresses] == ["complete", "partial"]
+        await until(lambda: not any(b.pending for b in app.bridges))
+        rows_ = view(app, "jobs").splitlines()
+        assert [row.split()[2] for row in rows_] == ["complete", "partial"]
+        assert "PARTIAL" in view(app, "status")
+        assert "2/2 jobs done" in view(app, "status")
+        await pilot.press("j")
+        (row,) = rows(app.query_one(FailedTable))
+        assert row[0].startswith("video ") and row[1].strip() == "3"
+        assert row[2].endswith(missing.rsplit("/", 1)[-1]) and row[3] == "HTTP 404"
+        assert "X" in plain(app.query_one(SegmentMap))
+        assert view(app, "summary").splitlines()[0] == "batch partial: 1 of 2 downloads complete"
+        # the job has ended: a re-run fetches what is missing
+        await pilot.press("l", "r")
+        log = app.query_one(LogPane)
+        await until(lambda: any("[2/2] the job has ended partial" in x.text for x in log.lines))
+        assert app.return_value is None
+        await pilot.press("q")
+        await until(lambda: app.return_value is not None)
+    assert app.return_value == 1
+    outputs = app.progresses[0].outputs
+    assert len(outputs) == 1 and Path(outputs[0]).is_file()
+    assert Path(outputs[0]).parent == out
+
+
+def test_batch_screen_is_a_function_of_the_set_of_events() -> None:
+    scripts = batch_mid_download()
+    screens = set()
+    for seed in range(5):
+        progresses = []
+        states = []
+        for events in scripts:
+            head, rest = events[:1], events[1:]
+            shuffled = head + random.Random(seed).sample(rest, len(rest))
+            progress, segs = Progress(), SegmentStates()
+            for event in shuffled:
+                progress.apply(event)
+                segs.update(progress, event)
+            progresses.append(progress)
+            states.append(segs)
+        now = max(p.latest for p in progresses)
+        jobs = list(zip(BATCH_LABELS, progresses, strict=True))
+        screens.add(
+            (
+                render_jobs(jobs, 78, 4, 1, now).plain,
+                render_batch_status(progresses, 78, True, now, states).plain,
+            )
+        )
+    assert len(screens) == 1
+
+
+async def test_a_burst_across_jobs_costs_few_redraws() -> None:
+    scripts = [stream_events(5000, dict.fromkeys(range(5000), "done")) for _ in range(3)]
+    app, _ = batch_with(scripts)
+    async with app.run_test(size=(80, 24)):
+        await settle_batch(app, scripts)
+        assert app.draws <= 8
+        assert all("100%" in row for row in view(app, "jobs").splitlines())
+
+
+async def test_many_jobs_fit_80x24_and_the_selection_stays_in_view() -> None:
+    scripts = [job_events(f"http://h{n}.test/m.mpd", 10, n % 10) for n in range(12)]
+    app, _ = batch_with(scripts)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle_batch(app, scripts)
+        jobs = app.query_one("#jobs")
+        assert 2 <= jobs.size.height <= LIST_ROWS
+        await pilot.press(*["j"] * 11)
+        await pilot.pause()
+        assert any(row.startswith("▶12") for row in view(app, "jobs").splitlines())
+        assert view(app, "job").startswith("job 12/12")
+        segmap = app.query_one(SegmentMap)
+        assert segmap.size.height >= 2 and segmap.region.bottom <= 23

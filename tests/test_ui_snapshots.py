@@ -5,7 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from make_screenshots import SCENARIOS, app_for, partial, settle
+from make_screenshots import (
+    BATCH_SCENARIOS,
+    KEYS,
+    SCENARIOS,
+    app_for,
+    batch_app_for,
+    partial,
+    settle,
+    settle_batch,
+)
 from textual.pilot import Pilot
 
 from trioseg.events import Event
@@ -34,3 +43,17 @@ def test_screen(snap_compare: Any, name: str, size: str) -> None:
 @pytest.mark.parametrize("size", SIZES)
 def test_log_pane(snap_compare: Any, size: str) -> None:
     check(snap_compare, SCENARIOS["with-failures"](), SIZES[size], press=["l"])
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("name", BATCH_SCENARIOS)
+def test_batch_screen(snap_compare: Any, name: str, size: str) -> None:
+    scripts = BATCH_SCENARIOS[name]()
+    app = batch_app_for(scripts)
+
+    async def ready(pilot: Pilot[Any]) -> None:
+        await settle_batch(app, scripts)
+        await pilot.press(*KEYS.get(name, ()))
+        await settle_batch(app, scripts)
+
+    assert snap_compare(app, terminal_size=SIZES[size], run_before=ready)

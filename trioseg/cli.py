@@ -9,7 +9,7 @@ import math
 import os
 import signal
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
@@ -36,7 +36,7 @@ from .engine import (
     run_job,
 )
 from .errors import TriosegError, UsageError
-from .events import Event, EventConsumer, JobFinished, Listing, Notice, Status
+from .events import Event, EventConsumer, JobFinished, JobPaused, Listing, Notice, Status
 from .fetch import Fetcher, NetworkOptions, open_fetcher
 from .formats import (
     format_table,
@@ -47,7 +47,7 @@ from .formats import (
     rows_json,
     select,
 )
-from .headless import Reporter
+from .headless import Reporter, batch_lines, batch_status
 from .mpd import Manifest, ManifestLimits
 from .naming import DEFAULT_TEMPLATE, container_for, fill_template, template_fields
 from .plan import Plan, SegmentRef
@@ -381,7 +381,7 @@ class Options:
     live_duration: float | None = None
     #: in a batch, ``-o`` names a folder and each job picks a name inside it
     output_dir: Path | None = None
-    namer: Callable[[Path], Path] | None = None
+    namer: Callable[[Path], Awaitable[Path]] | None = None
 
     @property
     def net(self) -> NetworkOptions:
@@ -451,7 +451,7 @@ async def _download(
         output = fill_template(DEFAULT_TEMPLATE, fields)
     output = Path(os.path.abspath(output))
     if options.namer is not None:
-        output = options.namer(output)
+        output = await options.namer(output)
     config = JobConfig(
         output=output,
         concurrency=options.concurrency,
@@ -490,7 +490,7 @@ async def _record(
         output = options.output_dir / output
     output = Path(os.path.abspath(output))
     if options.namer is not None:
-        output = options.namer(output)
+        output = await options.namer(output)
     config = JobConfig(
         output=output,
         concurrency=options.concurrency,
@@ -564,6 +564,8 @@ async def download(
         send.send_nowait(event)
 
     control.emit = emit
+    if control.paused:  # a batch job that starts while the batch is paused
+        emit(JobPaused(True, trio.current_time()))
     error: TriosegError | None = None
     outcome: JobOutcome | None = None
     async with trio.open_nursery() as nursery:
@@ -619,18 +621,27 @@ def read_batch_file(name: str) -> list[str]:
 
 
 class _Namer:
-    """Gives each job of a batch its own output name (``name-2.mp4`` on a clash)."""
+    """Gives each job of a batch its own output name (``name-2.mp4`` on a clash), in
+    the order of the URLs whatever order the jobs reach this point in, so that a
+    re-run names (and resumes) every output the same way."""
 
-    def __init__(self) -> None:
+    def __init__(self, jobs: int) -> None:
         self.taken: set[Path] = set()
+        self.turns = [trio.Event() for _ in range(jobs)]
 
-    def __call__(self, path: Path) -> Path:
-        candidate, n = path, 1
-        while candidate in self.taken:
-            n += 1
-            candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-        self.taken.add(candidate)
-        return candidate
+    def for_job(self, index: int) -> Callable[[Path], Awaitable[Path]]:
+        async def claim(path: Path) -> Path:
+            if index:
+                await self.turns[index - 1].wait()
+            candidate, n = path, 1
+            while candidate in self.taken:
+                n += 1
+                candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+            self.taken.add(candidate)
+            self.turns[index].set()
+            return candidate
+
+        return claim
 
 
 async def download_batch(
@@ -650,16 +661,16 @@ async def download_batch(
     slots = trio.CapacityLimiter(options.jobs)
     controls = list(controls) if controls is not None else [JobControl() for _ in options.urls]
     codes: list[int] = [EXIT_DOWNLOAD_FAILED] * len(options.urls)
-    namer = _Namer()
+    namer = _Namer(len(options.urls))
 
-    async def one(index: int, url: str) -> None:
-        async with slots:
+    async def one(index: int, url: str, token: object) -> None:
+        try:
             job = attrs.evolve(
                 options,
                 url=url,
                 output=None,
                 output_dir=options.output,
-                namer=namer,
+                namer=namer.for_job(index),
             )
             codes[index] = await download(
                 job,
@@ -669,6 +680,9 @@ async def download_batch(
                 fetcher=fetcher,
                 session=session,
             )
+        finally:
+            slots.release_on_behalf_of(token)
+            namer.turns[index].set()  # a job that never named its output passes its turn
 
     async def watch() -> None:
         with trio.open_signal_receiver(*SIGNALS) as received:
@@ -684,7 +698,11 @@ async def download_batch(
             nursery.start_soon(watch)
         async with trio.open_nursery() as jobs:
             for index, url in enumerate(options.urls):
-                jobs.start_soon(one, index, url)
+                # jobs start in URL order: a later one never holds the slot an
+                # earlier one waits for
+                token = object()
+                await slots.acquire_on_behalf_of(token)
+                jobs.start_soon(one, index, url, token)
         nursery.cancel_scope.cancel()
     stopped = [c for c in controls if c.signal is not None or c.scope.cancel_called]
     if stopped:
@@ -878,29 +896,21 @@ def _run_batch(options: Options) -> int:
         for i, url in enumerate(options.urls, 1)
     ]
     code = trio.run(download_batch, options, reporters)
-    summaries = [
-        {"job": i, "url": url, **r.progress.summary()}
-        for i, (url, r) in enumerate(zip(options.urls, reporters, strict=True), 1)
-    ]
-    statuses = [s["status"] for s in summaries]
-    if all(st == "complete" for st in statuses):
-        status = "complete"
-    elif any(st == "cancelled" for st in statuses):
-        status = "cancelled"
-    elif any(st in ("complete", "partial") for st in statuses):
-        status = "partial"
-    else:
-        status = "failed"
-    done = sum(st == "complete" for st in statuses)
-    print(f"batch {status}: {done} of {total} downloads complete", file=sys.stderr)
-    for s in summaries:
-        if s["status"] != "complete":
-            print(
-                f"  [{s['job']}/{total}] {s['status']}: {s['url']}: {s['error']}", file=sys.stderr
-            )
+    progresses = [r.progress for r in reporters]
+    for line in batch_lines(options.urls, progresses):
+        print(line, file=sys.stderr)
     if options.json:
-        outputs = [p for s in summaries for p in s["outputs"]]
-        final = {"event": "finished", "status": status, "outputs": outputs, "jobs": summaries}
+        summaries = [
+            {"job": i, "url": url, **p.summary()}
+            for i, (url, p) in enumerate(zip(options.urls, progresses, strict=True), 1)
+        ]
+        outputs = [path for s in summaries for path in s["outputs"]]
+        final = {
+            "event": "finished",
+            "status": batch_status(progresses),
+            "outputs": outputs,
+            "jobs": summaries,
+        }
         print(json.dumps(final, separators=(",", ":")), flush=True)
     return code
 

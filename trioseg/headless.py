@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 import attrs
@@ -27,11 +28,19 @@ from .events import (
     SegmentDone,
     SegmentFailed,
     SegmentRetry,
+    Status,
     StreamFinished,
 )
 from .progress import Progress, StreamState
 
-__all__ = ["Reporter", "format_bytes", "format_duration", "summary_lines"]
+__all__ = [
+    "Reporter",
+    "batch_lines",
+    "batch_status",
+    "format_bytes",
+    "format_duration",
+    "summary_lines",
+]
 
 
 def format_bytes(n: float) -> str:
@@ -202,6 +211,32 @@ def summary_lines(progress: Progress) -> list[str]:
             )
     if progress.error:
         lines.append(f"  {progress.error}")
+    return lines
+
+
+def batch_status(progresses: Sequence[Progress]) -> Status:
+    """The batch's status: complete when every job is, cancelled when any was, partial
+    when some segments or jobs completed, failed otherwise (a job that never reported
+    how it ended was stopped)."""
+    statuses = [p.status or "cancelled" for p in progresses]
+    if all(st == "complete" for st in statuses):
+        return "complete"
+    if any(st == "cancelled" for st in statuses):
+        return "cancelled"
+    if any(st in ("complete", "partial") for st in statuses):
+        return "partial"
+    return "failed"
+
+
+def batch_lines(labels: Sequence[str], progresses: Sequence[Progress]) -> list[str]:
+    """The batch's closing lines: how many jobs completed, then each one that did not."""
+    total = len(labels)
+    done = sum(p.status == "complete" for p in progresses)
+    lines = [f"batch {batch_status(progresses)}: {done} of {total} downloads complete"]
+    for n, (label, progress) in enumerate(zip(labels, progresses, strict=True), 1):
+        if progress.status != "complete":
+            error = f": {progress.error}" if progress.error else ""
+            lines.append(f"  [{n}/{total}] {progress.status or 'cancelled'}: {label}{error}")
     return lines
 
 

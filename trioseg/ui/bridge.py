@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 import attrs
 import trio
+import trio.testing
 
 from ..engine import JobControl
 from ..events import (
@@ -33,7 +34,7 @@ from ..headless import summary_lines
 from ..progress import Progress
 from .segmap import SegmentStates
 
-__all__ = ["Bridge", "Job", "Say", "log_line", "replay"]
+__all__ = ["Batch", "Bridge", "Job", "Say", "log_line", "replay", "replay_batch"]
 
 Say = Callable[[str], None]
 
@@ -192,3 +193,48 @@ def replay(
         return 128 + (control.signal or signal.SIGINT)
 
     return job
+
+
+#: what the CLI hands to :func:`trioseg.ui.run_ui_batch`: runs every job, each with its
+#: consumer and control, and returns the batch's exit code
+Batch = Callable[[Sequence[EventConsumer], Sequence[JobControl], Say], Awaitable[int]]
+
+
+def replay_batch(
+    scripts: Sequence[Iterable[Event]],
+    codes: Sequence[int | None] | None = None,
+    *,
+    say: Sequence[str] = (),
+) -> Batch:
+    """A batch whose jobs replay ``scripts`` (for tests and screenshots).
+
+    Job ``n`` behaves as :func:`replay` with ``codes[n]`` (None: it waits until
+    cancelled).  Each job starts once the previous one's events are folded, so the log
+    lists the jobs' lines in order.  Returns 128 + the signal when any job was cancelled,
+    0 when every job returned 0, else 1.
+    """
+    jobs = [list(script) for script in scripts]
+    job_codes = list(codes) if codes is not None else [None] * len(jobs)
+
+    async def batch(
+        consumers: Sequence[EventConsumer], controls: Sequence[JobControl], say_line: Say
+    ) -> int:
+        results: list[int] = [1] * len(jobs)
+        for line in say:
+            say_line(line)
+
+        async def one(n: int) -> None:
+            results[n] = await replay(jobs[n], code=job_codes[n])(
+                consumers[n], controls[n], say_line
+            )
+
+        async with trio.open_nursery() as nursery:
+            for n in range(len(jobs)):
+                nursery.start_soon(one, n)
+                await trio.testing.wait_all_tasks_blocked()
+        stopped = [c.signal or signal.SIGINT for c in controls if c.scope.cancel_called]
+        if stopped:
+            return 128 + stopped[0]
+        return 0 if all(code == 0 for code in results) else 1
+
+    return batch

@@ -12,11 +12,14 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from itertools import groupby
+from typing import cast
 
 from rich.console import RenderableType
 from rich.text import Text
+from textual.css.styles import RulesMap
 from textual.events import Resize
 from textual.geometry import Size
+from textual.visual import visualize
 from textual.widget import Widget
 from textual.widgets import DataTable, RichLog
 
@@ -37,6 +40,7 @@ __all__ = [
     "render_status",
     "render_streams",
     "render_summary",
+    "text_height",
 ]
 
 GLYPHS: dict[SegmentState, str] = {
@@ -180,8 +184,12 @@ def render_status(
     running: bool,
     now: float | None = None,
     states: SegmentStates | None = None,
+    *,
+    prefix: str = "trioseg",
+    name: str | None = None,
 ) -> Text:
-    """The top line: title, state, segments in flight, elapsed time, total speed."""
+    """The top line: ``prefix``, title (or ``name``), state, segments in flight, elapsed
+    time, total speed."""
     now = progress.latest if now is None else now
     states = states or SegmentStates()
     if progress.status is not None:
@@ -208,9 +216,9 @@ def render_status(
         f"  {in_flight}/{limit} conn  {format_bytes(speed)}/s  "
         f"{format_duration(_elapsed(progress, now))}",
     )
-    name = progress.title or progress.manifest_url or ""
+    name = progress.title or name or progress.manifest_url or ""
     left_w = max(0, width - right.cell_len - 1)
-    left = Text.assemble(("trioseg", "bold"), " ", _fit(name, max(0, left_w - 8)))
+    left = Text.assemble((prefix, "bold"), " ", _fit(name, max(0, left_w - len(prefix) - 1)))
     left.truncate(left_w, pad=True)
     return Text.assemble(left, " ", right, no_wrap=True, overflow="crop")
 
@@ -232,6 +240,17 @@ def render_summary(progress: Progress, closing: bool) -> Text:
     else:
         text.append("\npress r to run the job again, q to quit", style="bold")
     return text
+
+
+def text_height(widget: Widget, text: Text, width: int) -> int:
+    """The lines ``text`` takes in ``widget`` at ``width`` cells, wrapped as its styles say.
+
+    An auto height is measured with what would be drawn at the width being laid out,
+    not with what was drawn at the previous one."""
+    if not width or not text.plain:
+        return 0
+    rules = cast(RulesMap, widget.styles)
+    return visualize(widget, text, markup=False).get_height(rules, width)
 
 
 class _ProgressView(Widget):
@@ -267,6 +286,9 @@ class _ProgressView(Widget):
         if self._drawn is None or size != self._drawn_size:
             self._drawn, self._drawn_size = self.draw(size.width, size.height), size
         return self._drawn
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return text_height(self, self.draw(width, container.height), width)
 
     def draw(self, width: int, height: int) -> Text:
         raise NotImplementedError

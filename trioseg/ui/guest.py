@@ -1,0 +1,245 @@
+"""The part every trioseg app shares: trio as a guest on Textual's asyncio loop.
+
+One place starts trio (:meth:`GuestApp.on_mount`; subclasses set themselves up in
+:meth:`GuestApp.prepare`, since Textual calls ``on_mount`` of every class).  Quitting,
+``q``, Ctrl+C and the signals SIGINT, SIGTERM and SIGHUP take the same path: the work is
+cancelled in trio (:meth:`GuestApp.stop_in_trio`), the trio run is awaited, then the app
+exits with the work's exit code.  :meth:`GuestApp.on_unmount` does the same as a safety
+net.  Redraws are coalesced: a burst of :class:`ProgressChanged` messages costs one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import signal
+import time
+from collections.abc import Callable
+from pathlib import PurePath
+from typing import Any, ClassVar
+
+import outcome
+import trio
+from textual.app import App
+from textual.events import Resize
+from textual.message import Message
+
+from ..engine import JobControl
+
+__all__ = ["EXIT_CRASH", "SIGNALS", "GuestApp", "ProgressChanged", "set_paused_quietly"]
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+EXIT_CRASH = 1
+
+
+def set_paused_quietly(control: JobControl, paused: bool) -> None:
+    """Pause or resume a job's fetching, in trio; a job that has just ended (its events
+    channel closed) has nothing left to pause."""
+    with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+        control.set_paused(paused)
+
+
+class ProgressChanged(Message):
+    """Posted when new events were folded; a newer one replaces a queued one."""
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ProgressChanged)
+
+
+class GuestApp(App[int]):
+    """Runs :meth:`trio_main` inside trio (guest mode) while the app is mounted."""
+
+    CSS_PATH: ClassVar[str | list[str | PurePath]] = "app.tcss"
+    TITLE = "trioseg"
+    ENABLE_COMMAND_PALETTE = False
+    AUTO_FOCUS = None
+
+    def __init__(
+        self,
+        *,
+        auto_exit: float | None = 1.0,
+        max_fps: float = 10.0,
+        live_clock: float | None = None,
+    ) -> None:
+        super().__init__()
+        #: seconds between ticks of trio's clock while the work runs, so speed, ETA and
+        #: elapsed time move without events (None: the screen is a function of the events)
+        self.live_clock = live_clock
+        #: seconds after a successful end before the app closes by itself (None: never)
+        self.auto_exit = auto_exit
+        #: seconds between redraws at least: a burst of events costs one redraw
+        self.min_interval = 1.0 / max_fps
+        #: how many times the screen was redrawn from the progress
+        self.draws = 0
+        #: the exit code of the work (None while it runs)
+        self.code: int | None = None
+        #: the trio run's exception, when it crashed
+        self.crash: BaseException | None = None
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._quitting = False
+        self._trio_done: asyncio.Future[None] | None = None
+        self._signals: list[int] = []
+        self._last_draw = -math.inf
+        self._draw_timer: Any = None
+        self._exit_timer: Any = None
+        self._exiting = False
+
+    # --- what a subclass provides ----------------------------------------------------
+
+    def prepare(self) -> None:
+        """Set the widgets up, before trio starts."""
+
+    async def trio_main(self) -> None:
+        """The work, in trio; returns when the app should exit."""
+        raise NotImplementedError
+
+    def stop_in_trio(self, signum: int | None) -> None:
+        """In trio: cancel the work (``signum`` is the signal that asked, if one did)."""
+        raise NotImplementedError
+
+    def redraw(self) -> None:
+        """Draw the screen from the current progress."""
+        raise NotImplementedError
+
+    # --- the trio run ------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self.prepare()
+        loop = asyncio.get_running_loop()
+        for signum in SIGNALS:
+            try:
+                loop.add_signal_handler(signum, self._on_signal, signum)
+            except (ValueError, RuntimeError, NotImplementedError):
+                continue
+            self._signals.append(signum)
+        self._trio_done = loop.create_future()
+        trio.lowlevel.start_guest_run(
+            self._trio_main,
+            run_sync_soon_threadsafe=loop.call_soon_threadsafe,
+            done_callback=self._on_trio_done,
+            host_uses_signal_set_wakeup_fd=True,
+        )
+        self._draw()
+
+    async def on_unmount(self) -> None:
+        await self._stop_trio(None)
+        loop = asyncio.get_running_loop()
+        for signum in self._signals:
+            loop.remove_signal_handler(signum)
+        self._signals = []
+
+    async def _trio_main(self) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        await self.trio_main()
+
+    def _on_trio_done(self, result: outcome.Outcome[None]) -> None:
+        if isinstance(result, outcome.Error):
+            self.crash = result.error
+        assert self._trio_done is not None
+        if not self._trio_done.done():
+            self._trio_done.set_result(None)
+        self._token = None
+        if not self._exiting and self.return_code is None:
+            self._exiting = True
+            self.exit(self.exit_code)
+
+    @property
+    def running(self) -> bool:
+        """True while trio runs."""
+        return self._token is not None
+
+    @property
+    def quitting(self) -> bool:
+        return self._quitting
+
+    @property
+    def exit_code(self) -> int:
+        """The process exit code: the work's, or 1 when the engine crashed."""
+        if self.crash is not None:
+            return EXIT_CRASH
+        return self.code if self.code is not None else 128 + signal.SIGINT
+
+    def in_trio(self, fn: Callable[..., object], *args: object) -> bool:
+        """Call ``fn(*args)`` in trio's thread soon; False when trio has finished."""
+        token = self._token
+        if token is None:
+            return False
+        try:
+            token.run_sync_soon(fn, *args)
+        except trio.RunFinishedError:
+            return False
+        return True
+
+    def _on_signal(self, signum: int) -> None:
+        self.run_worker(self._quit(signum if self.code is None else None), exclusive=True)
+
+    def _stop(self, signum: int | None) -> None:
+        self._quitting = True
+        self.stop_in_trio(signum)
+
+    async def _stop_trio(self, signum: int | None) -> None:
+        if self._trio_done is None:
+            return
+        if not self._trio_done.done():
+            if not self.in_trio(self._stop, signum):
+                # trio has not started the work yet: it will not
+                self._quitting = True
+            await asyncio.shield(self._trio_done)
+
+    async def _quit(self, signum: int | None = None) -> None:
+        await self._stop_trio(signum)
+        if not self._exiting and self.return_code is None:
+            self._exiting = True
+            self.exit(self.exit_code)
+
+    async def action_quit(self) -> None:
+        await self._quit(None)
+
+    def exit_soon(self) -> None:
+        """Close the app after :attr:`auto_exit` seconds (unless it is None)."""
+        if self.auto_exit is not None and not self._quitting:
+            self._exit_timer = self.set_timer(self.auto_exit, self._auto_quit)
+
+    def stay(self) -> None:
+        """Cancel a pending :meth:`exit_soon`."""
+        if self._exit_timer is not None:
+            self._exit_timer.stop()
+            self._exit_timer = None
+
+    @property
+    def closing(self) -> bool:
+        """True while the app is about to close by itself."""
+        return self._exit_timer is not None
+
+    async def _auto_quit(self) -> None:
+        self._exit_timer = None
+        await self._quit(None)
+
+    # --- drawing -------------------------------------------------------------------------
+
+    def announce(self) -> None:
+        """Ask for a redraw (from trio or the app: guest mode shares the thread)."""
+        self.post_message(ProgressChanged())
+
+    def on_progress_changed(self, message: ProgressChanged) -> None:
+        if self._draw_timer is not None:
+            return
+        wait = self._last_draw + self.min_interval - time.monotonic()
+        if wait > 0:
+            self._draw_timer = self.set_timer(wait, self._draw)
+        else:
+            self._draw()
+
+    def on_resize(self, event: Resize) -> None:
+        self.call_after_refresh(self._draw)
+
+    @property
+    def drawable(self) -> bool:
+        return self.is_running and not self._exiting
+
+    def _draw(self) -> None:
+        self._draw_timer = None
+        self._last_draw = time.monotonic()
+        self.draws += 1
+        self.redraw()
