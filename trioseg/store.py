@@ -185,8 +185,17 @@ class SegmentSink:
     whether what it holds can be resumed with a range request."""
 
     def __init__(
-        self, file: Any, path: Path, meta: Path, url: str, offset: int = 0, crc32: int = 0
+        self,
+        file: Any,
+        path: Path,
+        meta: Path,
+        url: str,
+        offset: int = 0,
+        crc32: int = 0,
+        *,
+        notes: set[Path] | None = None,
     ) -> None:
+        self._notes = notes
         self._file = file
         self.path = path
         self._meta = meta
@@ -216,6 +225,8 @@ class SegmentSink:
                 self._meta.write_text(json.dumps(note))
             except OSError as exc:
                 raise store_error(exc, self._meta) from None
+            if self._notes is not None:
+                self._notes.add(self._meta)
 
     def reset(self) -> None:
         try:
@@ -267,6 +278,9 @@ class SegmentStore:
     journal: Journal | None = None
     #: segments committed by this run: their checksum was taken as they were written
     fresh: set[tuple[str, int]] = attrs.Factory(set)
+    #: ``.part.json`` notes that may exist (found at prepare, or written by this run):
+    #: only these segments are looked at for a ranged resume
+    partials: set[Path] = attrs.Factory(set)
 
     @classmethod
     def for_output(cls, output: Path) -> SegmentStore:
@@ -288,6 +302,7 @@ class SegmentStore:
         except OSError as exc:
             raise store_error(exc, self.workdir) from None
         self.journal = Journal.open(self.workdir / "journal", plan_fingerprint(plan))
+        self.partials = set(self.workdir.glob("*/*.part.json"))
 
     def prepare_live(self, streams: list[str]) -> None:
         """A fresh work directory for a live recording (nothing to resume: the
@@ -335,12 +350,12 @@ class SegmentStore:
         final = self.segment_path(stream, index)
         part = final.with_name(final.name + ".part")
         meta = final.with_name(final.name + ".part.json")
-        kept = _partial(part, meta, url)
+        kept = _partial(part, meta, url) if meta in self.partials else None
         try:
             f = open(part, "ab" if kept else "wb")  # noqa: SIM115 - closed below
         except OSError as exc:
             raise store_error(exc, part) from None
-        sink = SegmentSink(f, part, meta, url, *(kept[:2] if kept else (0, 0)))
+        sink = SegmentSink(f, part, meta, url, *(kept[:2] if kept else (0, 0)), notes=self.partials)
         if kept:
             sink._validator = kept[2]
             sink.resumable = True

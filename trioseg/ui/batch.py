@@ -72,7 +72,7 @@ class BatchApp(GuestApp):
         *,
         control_factory: Callable[[], JobControl] = JobControl,
         auto_exit: float | None = 1.0,
-        max_fps: float = 10.0,
+        max_fps: float = 5.0,
         live_clock: float | None = None,
     ) -> None:
         super().__init__(auto_exit=auto_exit, max_fps=max_fps, live_clock=live_clock)

@@ -59,7 +59,7 @@ class GuestApp(App[int]):
         self,
         *,
         auto_exit: float | None = 1.0,
-        max_fps: float = 10.0,
+        max_fps: float = 5.0,
         live_clock: float | None = None,
     ) -> None:
         super().__init__()
