@@ -246,3 +246,43 @@ async def test_real_http_recording_with_the_cli_muxes_a_playable_file(
     assert [s.type for s in info.streams] == ["video", "audio"]
     assert info.duration is not None and 1.5 < info.duration < 3.0
     assert not [e for e in events if e["event"] in ("warning", "segment_failed")]
+
+
+@pytest.mark.trio
+async def test_refreshes_follow_location(
+    dash_factory: Factory, tmp_path: Path, autojump_clock: object
+) -> None:
+    content = dash_factory(duration=8.0, segment_duration=2.0)
+    live = presentation(content, location="http://live.test/moved/live.mpd")
+    _, status, _ = await record(live, tmp_path, duration=6.0)
+    assert status == "complete"
+    manifests = [r.path for r in live.requests if r.path.endswith(".mpd")]
+    assert manifests[0] == "/manifest.mpd"
+    assert manifests[1:] and set(manifests[1:]) == {"/moved/live.mpd"}
+
+
+@pytest.mark.trio
+async def test_no_mux_files_are_playable_while_recording(
+    dash_factory: Factory, tmp_path: Path, autojump_clock: object
+) -> None:
+    from trioseg.media import probe
+
+    content = dash_factory(duration=8.0, segment_duration=2.0)
+    live = presentation(content)
+    video = content.by_kind("video")[0]
+    seen: list[tuple[float, int]] = []
+
+    async def look() -> None:
+        await trio.sleep(5.0)
+        path = stream_file(tmp_path / "rec.mp4", "video", video.id)
+        info = probe(path)
+        seen.append((info.duration or 0.0, path.stat().st_size))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(look)
+        _, status, out = await record(live, tmp_path, duration=10.0)
+    assert status == "complete"
+    ((duration, size),) = seen
+    # mid-recording the file already held whole segments, readable as it was
+    assert duration >= 2.0
+    assert 0 < size < stream_file(out, "video", video.id).stat().st_size

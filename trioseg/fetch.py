@@ -357,6 +357,15 @@ class Fetcher:
         return offset + written
 
 
+async def _only_http(request: httpx.Request) -> None:
+    """Every request, redirects included, goes to http or https: a redirect elsewhere
+    (``file:``, ``ftp:``...) is refused."""
+    if request.url.scheme not in ("http", "https"):
+        raise httpx.UnsupportedProtocol(
+            f"refusing to follow a redirect to {request.url.scheme}:", request=request
+        )
+
+
 @attrs.frozen
 class NetworkOptions:
     """How to reach origins: everything a user can set about the HTTP client."""
@@ -419,6 +428,7 @@ async def open_fetcher(
     bucket = TokenBucket.per_second(net.limit_rate) if net.limit_rate else None
     timeouts = httpx.Timeout(net.timeout, connect=net.connect_timeout or net.timeout, pool=None)
     common: dict[str, Any] = {
+        "event_hooks": {"request": [_only_http]},
         "timeout": timeouts,
         "headers": headers,
         "cookies": cookies,
