@@ -439,20 +439,28 @@ async def _download(
     if options.simulate:
         emit(Listing("plan", plan_json(plan), _plan_text(plan), trio.current_time()))
         return JobOutcome("complete", ())
-    source = manifest.url if not options.base_url else options.base_url
+    config = await _job_config(options, manifest, plan, policy)
+    _check_outputs(plan, config, options.force)
+    return await run_job(plan, config, fetcher, emit, control=control, session=session)
+
+
+async def _job_config(
+    options: Options, manifest: Manifest, plan: Plan, policy: RetryPolicy
+) -> JobConfig:
+    """The job's settings, with its output named from ``-o`` (a template or a path), the
+    batch folder, or the default template, and its container chosen."""
+    source = options.base_url or manifest.url
     named = str(options.output) if options.output is not None else None
     container = container_for(named, options.container)
     fields = template_fields(plan, manifest.title, source, container)
+    template = named if named is not None and options.output_dir is None else DEFAULT_TEMPLATE
+    output = fill_template(template, fields)
     if options.output_dir is not None:
-        output = options.output_dir / fill_template(DEFAULT_TEMPLATE, fields)
-    elif options.output is not None:
-        output = fill_template(str(options.output), fields)
-    else:
-        output = fill_template(DEFAULT_TEMPLATE, fields)
+        output = options.output_dir / output
     output = Path(os.path.abspath(output))
     if options.namer is not None:
         output = await options.namer(output)
-    config = JobConfig(
+    return JobConfig(
         output=output,
         concurrency=options.concurrency,
         retry=policy,
@@ -462,8 +470,6 @@ async def _download(
         container=container,
         keep_segments=options.keep_segments,
     )
-    _check_outputs(plan, config, options.force)
-    return await run_job(plan, config, fetcher, emit, control=control, session=session)
 
 
 async def _record(
@@ -481,25 +487,8 @@ async def _record(
     if options.simulate:
         raise UsageError("--simulate plans static manifests only; this one is live")
     source = options.base_url or manifest.url
-    named = str(options.output) if options.output is not None else None
-    container = container_for(named, options.container)
-    fields = template_fields(Plan(source, ()), manifest.title, source, container)
-    template = named if named is not None and options.output_dir is None else DEFAULT_TEMPLATE
-    output = fill_template(template, fields)
-    if options.output_dir is not None:
-        output = options.output_dir / output
-    output = Path(os.path.abspath(output))
-    if options.namer is not None:
-        output = await options.namer(output)
-    config = JobConfig(
-        output=output,
-        concurrency=options.concurrency,
-        retry=policy,
-        mux=options.mux,
-        host_limits=options.host_limits,
-        container=container,
-        keep_segments=options.keep_segments,
-    )
+    config = await _job_config(options, manifest, Plan(source, ()), policy)
+    output = config.output
     if output.exists() and not options.force and config.mux:
         raise UsageError(f"output exists: {output} (use --force to overwrite)")
     try:
