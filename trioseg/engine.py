@@ -265,7 +265,6 @@ class _Job:
         first_attempt: int,
     ) -> None:
         """Fetch one segment with retries; the caller has acquired ``token``'s slot."""
-        policy = self.config.retry
         held = True
         attempt = first_attempt - 1
         previous: str | None = None
@@ -296,29 +295,8 @@ class _Job:
                             )
                 except FetchError as exc:
                     self.hosts.failed(host, exc)
-                    deadline = self.deadlines.get((stream.id, index))
-                    if deadline is not None:
-                        live_delay = min(policy.delay(exc, tries, self.rng), 1.0)
-                        if trio.current_time() + live_delay < deadline:
-                            self.emit(
-                                SegmentRetry(
-                                    stream.id,
-                                    index,
-                                    url,
-                                    attempt,
-                                    str(exc),
-                                    live_delay,
-                                    trio.current_time(),
-                                )
-                            )
-                            self.limiter.release_on_behalf_of(token)
-                            held = False
-                            await trio.sleep(live_delay)
-                            await self._acquire(token)
-                            held = True
-                            continue
-                        exc = FetchError(f"gap: {exc}, and the segment left the time-shift buffer")
-                    if deadline is not None or not self._should_retry(exc, tries, segment):
+                    delay, error = self._next_try(exc, tries, segment, stream.id, index)
+                    if delay is None:
                         self.failed[stream.id, index] = (stream, segment, attempt)
                         start = segment.start
                         end = None if start is None else start + (segment.duration or 0.0)
@@ -327,7 +305,7 @@ class _Job:
                                 stream.id,
                                 index,
                                 url,
-                                str(exc),
+                                error,
                                 attempt,
                                 trio.current_time(),
                                 start,
@@ -335,10 +313,9 @@ class _Job:
                             )
                         )
                         return
-                    delay = policy.delay(exc, tries, self.rng)
                     self.emit(
                         SegmentRetry(
-                            stream.id, index, url, attempt, str(exc), delay, trio.current_time()
+                            stream.id, index, url, attempt, error, delay, trio.current_time()
                         )
                     )
                     self.limiter.release_on_behalf_of(token)
@@ -354,6 +331,23 @@ class _Job:
         finally:
             if held:
                 self.limiter.release_on_behalf_of(token)
+
+    def _next_try(
+        self, exc: FetchError, tries: int, segment: SegmentRef, stream: str, index: int
+    ) -> tuple[float | None, str]:
+        """How long to wait before trying again (None: give up), and the error to report.
+
+        A live segment is worth another try until it leaves the time-shift buffer, at
+        least once a second (a late segment answers 404 until it is published)."""
+        deadline = self.deadlines.get((stream, index))
+        if deadline is not None:
+            delay = min(self.config.retry.delay(exc, tries, self.rng), 1.0)
+            if trio.current_time() + delay < deadline:
+                return delay, str(exc)
+            return None, f"gap: {exc}, and the segment left the time-shift buffer"
+        if not self._should_retry(exc, tries, segment):
+            return None, str(exc)
+        return self.config.retry.delay(exc, tries, self.rng), str(exc)
 
     def _should_retry(self, exc: FetchError, attempt: int, segment: SegmentRef) -> bool:
         if attempt > self.config.retry.retries:
