@@ -286,3 +286,47 @@ async def test_no_mux_files_are_playable_while_recording(
     # mid-recording the file already held whole segments, readable as it was
     assert duration >= 2.0
     assert 0 < size < stream_file(out, "video", video.id).stat().st_size
+
+
+@pytest.mark.trio
+async def test_sigint_stops_a_live_recording_gracefully_with_130(
+    dash_factory: Factory, tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from trioseg.media import probe
+
+    content = dash_factory(duration=4.0, segment_duration=0.4)
+    live = LivePresentation(
+        content,
+        availability_start=round(time.time()) - 8.0,
+        clock=time.time,
+        minimum_update_period=0.4,
+    )
+    origin = live.origin()
+    out = tmp_path / "live.mp4"
+    async with trio.open_nursery() as nursery:
+        base = await nursery.start(functools.partial(origin.serve))
+        args = [
+            sys.executable,
+            "-m",
+            "trioseg",
+            "--headless",
+            "-o",
+            str(out),
+            base + "manifest.mpd",
+        ]
+        proc = await trio.lowlevel.open_process(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        with trio.fail_after(30):
+            while sum(r.status == 200 and r.path.endswith(".m4s") for r in live.requests) < 6:
+                await trio.sleep(0.05)
+            proc.send_signal(signal.SIGINT)
+            assert await proc.wait() == 130
+        nursery.cancel_scope.cancel()
+    info = probe(out)
+    assert [s.type for s in info.streams] == ["video", "audio"]
+    assert info.duration is not None and info.duration >= 0.8

@@ -582,7 +582,9 @@ async def download(
                 elif outcome is not None:
                     status = outcome.status
                 emit(JobFinished(status, (), str(error) if error else None, trio.current_time()))
-    if control.scope.cancelled_caught or control.signal is not None:
+    # stopped by the user: a signal, q, or a live recording ended gracefully by either
+    stopped = outcome is not None and outcome.status == "cancelled"
+    if control.scope.cancelled_caught or control.signal is not None or stopped:
         return 128 + (control.signal or signal.SIGINT)
     if error is not None:
         return error.exit_code
