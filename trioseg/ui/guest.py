@@ -117,6 +117,8 @@ class GuestApp(App[int]):
         trio.lowlevel.start_guest_run(
             self._trio_main,
             run_sync_soon_threadsafe=loop.call_soon_threadsafe,
+            # from the loop's own thread a plain call_soon is enough: no self-pipe write
+            run_sync_soon_not_threadsafe=loop.call_soon,
             done_callback=self._on_trio_done,
             host_uses_signal_set_wakeup_fd=True,
         )
