@@ -465,6 +465,13 @@ def select(
         spec = parse_format_spec(spec)
     tracks, notes, multi = _tracks(manifest)
     selection = _Selection(manifest, tracks, notes, multi)
+    apply_spec(selection, spec)
+    return build_plan(manifest, selection.chosen, limits=limits, notes=notes)
+
+
+def apply_spec(selection: _Selection, spec: FormatSpec) -> None:
+    """Choose, item by item, what ``spec`` asks for among ``selection``'s tracks; an
+    empty choice is a one-line error."""
     for item in spec.items:
         if item.kind == "all":
             selection.everything(item)
@@ -477,7 +484,6 @@ def select(
         if spec.text == DEFAULT_SPEC_TEXT:
             raise ManifestError("no video or audio representation")
         raise ManifestError(f"format spec {spec.text!r} selects nothing (see -F)")
-    return build_plan(manifest, selection.chosen, limits=limits, notes=notes)
 
 
 # -- listing ------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ import attrs
 
 from .addressing import _template_init, address, url_builder
 from .errors import ManifestError, ManifestParseError, UnsupportedManifest
-from .formats import DEFAULT_SPEC, DEFAULT_SPEC_TEXT, FormatSpec, _Selection, parse_format_spec
+from .formats import DEFAULT_SPEC, FormatSpec, _Selection, apply_spec, parse_format_spec
 from .mpd import (
     AdaptationSet,
     Manifest,
@@ -365,18 +365,7 @@ def _anchor_period(manifest: Manifest, clock: _Clock) -> Period | None:
 
 def _select(manifest: Manifest, spec: FormatSpec, anchor: Period) -> list[Representation]:
     selection = _Selection(manifest, period_tracks(manifest, anchor), (), False)
-    for item in spec.items:
-        if item.kind == "all":
-            selection.everything(item)
-        elif item.kind == "id":
-            if not selection.by_id(item) and not item.optional:
-                raise ManifestError(f"format spec: no representation {item.text!r} (see -F)")
-        elif not selection.by_id(item):
-            selection.by_selector(item)
-    if not selection.chosen:
-        if spec.text == DEFAULT_SPEC_TEXT:
-            raise ManifestError("no video or audio representation")
-        raise ManifestError(f"format spec {spec.text!r} selects nothing (see -F)")
+    apply_spec(selection, spec)
     return [track.first for track in selection.chosen]
 
 
