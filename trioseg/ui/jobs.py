@@ -10,15 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import attrs
-from rich.console import RenderableType
 from rich.text import Text
-from textual.geometry import Size
-from textual.widget import Widget
 
 from ..headless import batch_lines, batch_status, format_bytes, format_duration, summary_lines
 from ..progress import Progress
 from .segmap import SegmentStates
-from .widgets import _fit, render_status, text_height
+from .widgets import DrawnText, _fit, render_status
 
 __all__ = [
     "JobView",
@@ -246,31 +243,16 @@ def _empty(width: int, height: int) -> Text:
     return Text()
 
 
-class TextView(Widget):
-    """A widget showing what a drawing function makes of its size; refreshed only when
-    the text changes, laid out again only when its number of lines does."""
+class TextView(DrawnText):
+    """A widget showing what a drawing function makes of its size."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.draw: Draw = _empty
-        self._drawn: Text | None = None
-        self._drawn_size: Size | None = None
+        self._draw: Draw = _empty
+
+    def draw(self, width: int, height: int) -> Text:
+        return self._draw(width, height)
 
     def show(self, draw: Draw) -> None:
-        self.draw = draw
-        size = self.content_size
-        text = draw(size.width, size.height)
-        if text == self._drawn and size == self._drawn_size:
-            return
-        lines = None if self._drawn is None else self._drawn.plain.count("\n")
-        self._drawn, self._drawn_size = text, size
-        self.refresh(layout=lines != text.plain.count("\n"))
-
-    def render(self) -> RenderableType:
-        size = self.content_size
-        if self._drawn is None or size != self._drawn_size:
-            self._drawn, self._drawn_size = self.draw(size.width, size.height), size
-        return self._drawn
-
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return text_height(self, self.draw(width, container.height), width)
+        self._draw = draw
+        self.redraw()

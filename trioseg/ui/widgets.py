@@ -253,26 +253,19 @@ def text_height(widget: Widget, text: Text, width: int) -> int:
     return visualize(widget, text, markup=False).get_height(rules, width)
 
 
-class _ProgressView(Widget):
-    """A widget drawn from the app's current progress; it is refreshed only when what it
-    shows changes, and laid out again only when its number of lines does."""
+class DrawnText(Widget):
+    """A widget showing the text :meth:`draw` makes of its size: refreshed only when
+    that text changes, laid out again only when its number of lines does."""
 
-    progress: Progress
-    now: float | None = None
-    states: SegmentStates | None = None
-
-    def __init__(self, progress: Progress, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.progress = progress
         self._drawn: Text | None = None
         self._drawn_size: Size | None = None
 
-    def show(
-        self, progress: Progress, now: float | None = None, states: SegmentStates | None = None
-    ) -> None:
-        self.progress = progress
-        self.now = now
-        self.states = states
+    def draw(self, width: int, height: int) -> Text:
+        return Text()
+
+    def redraw(self) -> None:
         size = self.content_size
         text = self.draw(size.width, size.height)
         if text == self._drawn and size == self._drawn_size:
@@ -290,8 +283,25 @@ class _ProgressView(Widget):
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return text_height(self, self.draw(width, container.height), width)
 
-    def draw(self, width: int, height: int) -> Text:
-        raise NotImplementedError
+
+class _ProgressView(DrawnText):
+    """A widget drawn from the app's current progress."""
+
+    progress: Progress
+    now: float | None = None
+    states: SegmentStates | None = None
+
+    def __init__(self, progress: Progress, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.progress = progress
+
+    def show(
+        self, progress: Progress, now: float | None = None, states: SegmentStates | None = None
+    ) -> None:
+        self.progress = progress
+        self.now = now
+        self.states = states
+        self.redraw()
 
 
 class StatusBar(_ProgressView):
