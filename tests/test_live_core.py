@@ -5,12 +5,13 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from live_helpers import T0, URL, Clock, make_live
+from live_helpers import content as content  # the module-scoped fixture
 
 from trioseg.errors import ManifestError, ManifestParseError, UnsupportedManifest, UsageError
 from trioseg.live import (
@@ -25,28 +26,7 @@ from trioseg.liveorigin import LivePresentation
 from trioseg.media import DashContent
 from trioseg.mpd import ManifestLimits, UTCTiming, parse_mpd
 
-URL = "http://live.test/manifest.mpd"
-T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
 CORPUS = Path(__file__).parent / "data" / "mpd-corpus" / "mpd"
-
-
-@pytest.fixture(scope="module")
-def content(dash_factory: Callable[..., DashContent]) -> DashContent:
-    return dash_factory(duration=4.0, segment_duration=1.0, addressing="number")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = T0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def make_live(content: DashContent, **kwargs: object) -> tuple[LivePresentation, Clock]:
-    clock = Clock()
-    live = LivePresentation(content, availability_start=T0, clock=clock, **kwargs)  # type: ignore[arg-type]
-    return live, clock
 
 
 def view_at(

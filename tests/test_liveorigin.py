@@ -5,39 +5,19 @@ from __future__ import annotations
 import re
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 
 import httpx
 import pytest
 import trio
+from live_helpers import T0, URL, Clock, make_live
+from live_helpers import content as content  # the module-scoped fixture
 
 from trioseg.live import LiveView, live_view, parse_utc_response
 from trioseg.liveorigin import LivePresentation, iso_time, trio_clock
 from trioseg.media import DashContent
 from trioseg.mpd import parse_mpd
 
-T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
-URL = "http://live.test/manifest.mpd"
 NS = {"m": "urn:mpeg:dash:schema:mpd:2011"}
-
-
-@pytest.fixture(scope="module")
-def content(dash_factory: Callable[..., DashContent]) -> DashContent:
-    return dash_factory(duration=4.0, segment_duration=1.0, addressing="number")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = T0
-
-    def __call__(self) -> float:
-        return self.t
-
-
-def make_live(content: DashContent, **kwargs: object) -> tuple[LivePresentation, Clock]:
-    clock = Clock()
-    live = LivePresentation(content, availability_start=T0, clock=clock, **kwargs)  # type: ignore[arg-type]
-    return live, clock
 
 
 def get(live: LivePresentation, clock: Clock, t: float, path: str, method: str = "GET") -> int:

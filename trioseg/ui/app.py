@@ -24,12 +24,19 @@ from ..progress import Progress
 from .bridge import Bridge, Job
 from .guest import EXIT_CRASH, GuestApp
 from .segmap import RANK
-from .widgets import FailedTable, LogPane, SegmentMap, StatusBar, StreamsView, SummaryView
+from .widgets import (
+    TALL,
+    FailedTable,
+    LogPane,
+    SegmentMap,
+    StatusBar,
+    StreamsView,
+    SummaryView,
+    title_panes,
+)
 
 __all__ = ["LOG_LINES", "TALL", "TriosegApp", "run_ui"]
 
-#: terminal rows from which the log pane is shown from the start
-TALL = 36
 #: lines the log pane keeps
 LOG_LINES = 1000
 
@@ -85,12 +92,7 @@ class TriosegApp(GuestApp):
         yield Footer()
 
     def prepare(self) -> None:
-        self.query_one("#map").border_title = "segments"
-        self.query_one("#failed").border_title = "failed segments"
-        self.query_one("#log").border_title = "log"
-        self.query_one("#summary").border_title = "summary"
-        # a tall terminal has room for the log from the start
-        self.query_one("#log").display = self.size.height >= TALL
+        title_panes(self)
 
     # --- trio side ---------------------------------------------------------------------
 

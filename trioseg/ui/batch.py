@@ -36,7 +36,7 @@ from .jobs import (
     render_jobs,
 )
 from .segmap import RANK
-from .widgets import FailedTable, LogPane, SegmentMap, StreamsView
+from .widgets import FailedTable, LogPane, SegmentMap, StreamsView, title_panes
 
 __all__ = ["Batch", "BatchApp", "run_ui_batch"]
 
@@ -117,11 +117,7 @@ class BatchApp(GuestApp):
         yield Footer()
 
     def prepare(self) -> None:
-        self.query_one("#map").border_title = "segments"
-        self.query_one("#failed").border_title = "failed segments"
-        self.query_one("#log").border_title = "log"
-        self.query_one("#summary").border_title = "summary"
-        self.query_one("#log").display = self.size.height >= TALL
+        title_panes(self)
 
     # --- trio side ---------------------------------------------------------------------
 

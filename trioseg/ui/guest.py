@@ -10,6 +10,7 @@ net.  Redraws are coalesced: a burst of :class:`ProgressChanged` messages costs 
 
 from __future__ import annotations
 
+import abc
 import asyncio
 import contextlib
 import math
@@ -24,6 +25,7 @@ import trio
 from textual.app import App
 from textual.events import Resize
 from textual.message import Message
+from textual.message_pump import _MessagePumpMeta
 
 from ..engine import JobControl
 
@@ -47,7 +49,11 @@ class ProgressChanged(Message):
         return isinstance(message, ProgressChanged)
 
 
-class GuestApp(App[int]):
+class _AbstractAppMeta(_MessagePumpMeta, abc.ABCMeta):
+    """Textual's metaclass with abstract-method checks."""
+
+
+class GuestApp(App[int], metaclass=_AbstractAppMeta):
     """Runs :meth:`trio_main` inside trio (guest mode) while the app is mounted."""
 
     CSS_PATH: ClassVar[str | list[str | PurePath]] = "app.tcss"
@@ -90,17 +96,17 @@ class GuestApp(App[int]):
     def prepare(self) -> None:
         """Set the widgets up, before trio starts."""
 
+    @abc.abstractmethod
     async def trio_main(self) -> None:
         """The work, in trio; returns when the app should exit."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def stop_in_trio(self, signum: int | None) -> None:
         """In trio: cancel the work (``signum`` is the signal that asked, if one did)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def redraw(self) -> None:
         """Draw the screen from the current progress."""
-        raise NotImplementedError
 
     # --- the trio run ------------------------------------------------------------------
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from itertools import groupby
-from typing import cast
+from typing import Any, cast
 
 from rich.console import RenderableType
 from rich.text import Text
+from textual.app import App
 from textual.css.styles import RulesMap
 from textual.events import Resize
 from textual.geometry import Size
@@ -415,3 +416,17 @@ class LogPane(RichLog):
 
     def on_resize(self, event: Resize) -> None:
         self.flush()
+
+
+#: terminal rows from which the log pane is shown from the start
+TALL = 36
+
+
+def title_panes(app: App[Any]) -> None:
+    """The border titles of the panes both views share, and the log shown from the start
+    on a tall terminal."""
+    app.query_one("#map").border_title = "segments"
+    app.query_one("#failed").border_title = "failed segments"
+    app.query_one("#log").border_title = "log"
+    app.query_one("#summary").border_title = "summary"
+    app.query_one("#log").display = app.size.height >= TALL
