@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from conftest import rel
+from conftest import committed, rel
 
 from trioseg.cli import build_parser
 from trioseg.media import DashContent, probe
@@ -117,16 +117,16 @@ async def test_signal_cancels_cleanly_and_a_rerun_resumes(
         assert events[-1]["event"] == "finished"
         assert events[-1]["status"] == "cancelled"
         assert not out.exists()
-        # what is on disk is exactly what was completed: no .part, no half-written .seg
+        # what the journal vouches for is exactly what the origin sent; no .part is left
         workdir = tmp_path / ".m.mp4.trioseg"
         assert not list(workdir.rglob("*.part"))
-        committed = {str(p.relative_to(workdir)): p.read_bytes() for p in workdir.rglob("*.seg")}
+        complete = {key: data for key, (_, data) in committed(workdir).items()}
         expected = {
-            f"{rep.id}/{i:06d}.seg": path.read_bytes()
+            (rep.id, i): path.read_bytes()
             for rep in content.representations
             for i, path in enumerate(rep.files)
         }
-        assert committed and all(expected[k] == v for k, v in committed.items())
+        assert complete and all(expected[k] == v for k, v in complete.items())
 
         origin.latency = 0.0
         before = len(origin.requests)
@@ -139,10 +139,10 @@ async def test_signal_cancels_cleanly_and_a_rerun_resumes(
         assert result.returncode == 0, result.stderr
         refetched = {r.path for r in origin.requests[before:]}
     already = {
-        rel(content, rep.files[int(Path(k).stem)])
-        for k in committed
+        rel(content, rep.files[index])
+        for stream, index in complete
         for rep in content.representations
-        if k.startswith(f"{rep.id}/")
+        if rep.id == stream
     }
     assert not refetched & already
     assert probe(out).of_type("audio")

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 import trio
+from conftest import committed
 
 from trioseg.engine import JobConfig, run_job, stream_output_path
 from trioseg.events import (
@@ -22,6 +23,7 @@ from trioseg.events import (
 from trioseg.fetch import open_fetcher
 from trioseg.plan import ByteRange, Plan, SegmentRef, StreamPlan
 from trioseg.retry import RetryPolicy
+from trioseg.store import SegmentStore
 
 Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
 
@@ -299,8 +301,14 @@ async def test_cancellation_leaves_no_segment_that_looks_complete(
     with trio.move_on_after(2):
         await run_events(tmp_path, plan, handler, events)
     assert isinstance(events[-1], JobFinished) and events[-1].status == "cancelled"
-    workdir = tmp_path / ".out.mp4.trioseg" / "v"
-    assert sorted(p.name for p in workdir.iterdir()) == ["000000.seg"]
+    workdir = tmp_path / ".out.mp4.trioseg"
+    # only the init is complete; the half bodies were written but nothing vouches for them
+    assert {key: data for key, (_, data) in committed(workdir).items()} == {("v", 0): body("/init")}
+    assert not list(workdir.rglob("*.part"))
+    store = SegmentStore.for_output(tmp_path / "out.mp4")
+    store.prepare(plan)
+    assert [store.completed_size("v", i) for i in range(4)] == [len(body("/init")), *[None] * 3]
+    store.close()
 
 
 async def run_events(tmp_path: Path, plan: Plan, handler: Handler, events: list[Event]) -> None:

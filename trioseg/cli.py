@@ -223,8 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument(
         "--keep-segments",
         action="store_true",
-        help="keep the downloaded segments and per-stream files (the work folder "
-        "beside the output) after a verified mux",
+        help="write every segment to a file of its own and keep them, with the "
+        "journal (the work folder beside the output), after a verified mux",
     )
     out.add_argument(
         "--no-mux",

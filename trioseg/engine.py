@@ -364,11 +364,11 @@ class _Job:
     async def finish(self) -> tuple[tuple[str, ...], list[str]]:
         """Assemble each stream, mux and verify; returns the paths written and the
         problems found.  With failed segments the output is written with gaps."""
-        # PyAV is imported only when there is something to mux: plain runs start faster
-        from . import subtitles
-        from .mux import MuxInput
-
         config = self.config
+        if any(_muxable(s, config) or s.kind == "text" for s in self.plan.streams):
+            # PyAV is imported only when there is something to mux or convert
+            from . import subtitles
+            from .mux import MuxInput
         outputs: list[str] = []
         inputs: list[MuxInput] = []
         seen_kinds: set[str] = set()
@@ -378,11 +378,7 @@ class _Job:
                 paths = []
                 for number, indices in enumerate(_parts(stream, present)):
                     dest = self.store.workdir / f"{safe_name(stream.id)}.p{number}.mp4"
-                    assemble = functools.partial(
-                        self.store.assemble, stream.id, 0, dest, indices=indices
-                    )
-                    await trio.to_thread.run_sync(assemble)
-                    paths.append(dest)
+                    paths.append(await self._stream_file(stream, indices, dest))
                 if paths:
                     first = stream.kind not in seen_kinds
                     seen_kinds.add(stream.kind)
@@ -391,10 +387,7 @@ class _Job:
                     )
             elif config.mux and stream.kind == "text":
                 raw = self.store.workdir / f"{safe_name(stream.id)}.text"
-                assemble = functools.partial(
-                    self.store.assemble, stream.id, 0, raw, indices=present
-                )
-                await trio.to_thread.run_sync(assemble)
+                raw = await self._stream_file(stream, present, raw)
                 target = text_output_path(config.output, stream)
                 convert = functools.partial(
                     subtitles.convert,
@@ -415,7 +408,7 @@ class _Job:
             else:
                 dest = stream_output_path(config.output, stream)
                 assemble = functools.partial(
-                    self.store.assemble, stream.id, 0, dest, indices=present
+                    self.store.assemble, stream.id, 0, dest, indices=present, move=True
                 )
                 await trio.to_thread.run_sync(assemble)
                 outputs.append(str(dest))
@@ -433,6 +426,16 @@ class _Job:
         if not config.keep_segments and not self.failed and not problems:
             await trio.to_thread.run_sync(self.store.remove)
         return tuple(outputs), problems
+
+    async def _stream_file(self, stream: StreamPlan, indices: list[int], dest: Path) -> Path:
+        """A file holding exactly these segments: the stream's data file when it does
+        (no copy), else ``dest``, assembled."""
+        whole = self.store.data_file(stream.id, indices)
+        if whole is not None:
+            return whole
+        assemble = functools.partial(self.store.assemble, stream.id, 0, dest, indices=indices)
+        await trio.to_thread.run_sync(assemble)
+        return dest
 
     async def _verify(self, kinds: list[str]) -> list[str]:
         plan = self.plan
@@ -608,7 +611,7 @@ async def run_job(
         for s in plan.streams
     )
     # a journal of another plan is refused before anything starts
-    store.prepare(plan, fresh=config.fresh)
+    store.prepare(plan, fresh=config.fresh, place=not config.keep_segments)
     emit(JobStarted(plan.manifest_url, plan.title, infos, config.concurrency, trio.current_time()))
     outcome = JobOutcome("cancelled", ())
     session.hosts.listeners.append(emit)

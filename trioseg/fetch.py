@@ -48,8 +48,9 @@ class Sink(Protocol):
 
     ``offset`` bytes are already there from an interrupted transfer of the same URL
     (``validator`` is that response's ETag or Last-Modified): the fetch asks only for
-    the rest, with ``If-Range``.  ``begin`` reports what the response allows; ``reset``
-    is called when the origin sends the whole body after all.
+    the rest, with ``If-Range``.  ``reset`` is called when the origin sends the whole
+    body after all; then ``begin`` reports what the response allows and how many bytes
+    will be written (None: unknown).
     """
 
     @property
@@ -304,11 +305,6 @@ class Fetcher:
                     _check_content_range(h.get("content-range"), wanted, url)
                 length = h.get("content-length")
                 expected = int(length) if length and length.isdigit() else None
-                sink.begin(
-                    h.get("etag") or h.get("last-modified"),
-                    status == 206 or h.get("accept-ranges", "").lower() == "bytes",
-                    expected,
-                )
                 skip = 0
                 if status == 200 and offset:
                     # the origin sent the whole body (it ignores ranges, or it changed)
@@ -321,6 +317,15 @@ class Fetcher:
                     if status == 200:
                         # the server ignored Range: cut the range out of the full body
                         skip = byte_range.first
+                if limit is not None:
+                    body: int | None = limit
+                else:
+                    body = None if expected is None else max(expected - skip, 0)
+                sink.begin(
+                    h.get("etag") or h.get("last-modified"),
+                    status == 206 or h.get("accept-ranges", "").lower() == "bytes",
+                    body,
+                )
                 # one scope for the whole body, its deadline pushed on by every chunk
                 timeout, bucket = self._timeout, self._bucket
                 with trio.CancelScope(deadline=trio.current_time() + timeout) as idle:
