@@ -42,6 +42,7 @@ from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mappin
 from contextlib import asynccontextmanager, closing, contextmanager, suppress
 from itertools import count as _counter
 from pathlib import Path
+from stat import S_ISREG
 from typing import Literal
 from urllib.parse import unquote_to_bytes, urlsplit
 
@@ -294,6 +295,9 @@ class Origin:
         self._base_url: str | None = None
         self._hits: Counter[str] = Counter()
         self._connection_ids = _counter(1)
+        #: request target → the file it resolved to (checked again by each stat)
+        self._files: dict[str, Path] = {}
+        self._dates: dict[float, str] = {}
 
     @property
     def base_url(self) -> str:
@@ -461,6 +465,19 @@ class Origin:
             if whole and body_length == 0:
                 note(0, True)
             head = h11.Response(status_code=reply.status, headers=reply.headers)
+            if fault is None and body_length <= CHUNK_SIZE:
+                # a small whole body: head, body and end in one write
+                data = b"".join(_chunks(reply.body, body_length))
+                events: list[h11.Response | h11.Data | h11.EndOfMessage] = [head]
+                if data:
+                    events.append(h11.Data(data=data))
+                events.append(h11.EndOfMessage())
+                message = b"".join(conn.send(event) or b"" for event in events)
+                note(body_length, True)
+                await stream.send_all(message)
+                sent = body_length
+                finished = True
+                return
             await stream.send_all(conn.send(head))
             await send_body(cut, final=whole and cut == body_length)
             if fault is not None and fault.kind == "reset":
@@ -517,15 +534,23 @@ class Origin:
                 return _Reply(status, list(headers), body)
         if method not in ("GET", "HEAD"):
             return _text_reply(405, "method not allowed", [("Allow", "GET, HEAD")])
-        file = self._lookup(target)
-        if file is None:
+        file = self._files.get(target) or self._lookup(target)
+        try:
+            stat = None if file is None else file.stat()
+        except OSError:
+            stat = None
+        if file is None or stat is None or not S_ISREG(stat.st_mode):
+            self._files.pop(target, None)
             return _text_reply(404, "not found")
-        stat = file.stat()
+        self._files[target] = file
         size = stat.st_size
+        date = self._dates.get(stat.st_mtime)
+        if date is None:
+            date = self._dates[stat.st_mtime] = email.utils.formatdate(stat.st_mtime, usegmt=True)
         headers = [
             ("Content-Type", _content_type(file)),
             ("Accept-Ranges", "bytes"),
-            ("Last-Modified", email.utils.formatdate(stat.st_mtime, usegmt=True)),
+            ("Last-Modified", date),
         ]
         byte_range = _parse_range(range_header, size)
         if byte_range == "unsatisfiable":
