@@ -43,8 +43,9 @@ import httpx  # noqa: E402
 # httpx, so large segments spend most of their CPU there.  1 MiB reads cut the CPU per
 # GB by a fifth (``nox -s bench``, large profile) and change nothing for small bodies.
 READ_SIZE = 1 << 20
-for _connection in (httpcore.AsyncHTTP11Connection, httpcore.AsyncHTTP2Connection):
-    _connection.READ_NUM_BYTES = max(_connection.READ_NUM_BYTES, READ_SIZE)
+httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = max(
+    httpcore.AsyncHTTP11Connection.READ_NUM_BYTES, READ_SIZE
+)
 
 __all__ = ["Fetched", "Fetcher", "NetworkOptions", "Sink", "load_cookies", "open_fetcher"]
 
@@ -456,6 +457,10 @@ async def open_fetcher(
         "max_redirects": 10,
         "proxy": net.proxy,
     }
+    if net.http2:
+        # the same for HTTP/2 (touching it imports h2, so only when asked for)
+        h2 = httpcore.AsyncHTTP2Connection
+        h2.READ_NUM_BYTES = max(h2.READ_NUM_BYTES, READ_SIZE)
     # one TLS context for every client: creating one per client is costly
     ssl_context = httpx.create_ssl_context(verify=net.verify)
     try:
