@@ -149,6 +149,9 @@ class RequestRecord:
     headers: tuple[tuple[str, str], ...] = ()
     #: the request target as sent (absolute-form when it came through a proxy)
     target: str = ""
+    #: trio's clock when the request was read, and when the exchange ended
+    started: float = 0.0
+    ended: float = 0.0
 
     def header(self, name: str) -> str | None:
         name = name.lower()
@@ -427,7 +430,10 @@ class Origin:
             # Written before the bytes that complete (or break) the exchange go out, so the
             # log is up to date by the time the client sees the outcome.
             self.requests[index] = attrs.evolve(
-                self.requests[index], bytes_sent=bytes_sent, completed=completed
+                self.requests[index],
+                bytes_sent=bytes_sent,
+                completed=completed,
+                ended=trio.current_time(),
             )
 
         async def send_body(stop: int, *, final: bool) -> None:
@@ -454,6 +460,7 @@ class Origin:
                 False,
                 headers,
                 target,
+                trio.current_time(),
             )
         )
         try:
