@@ -202,6 +202,7 @@ def run_ui(job: Job) -> int:
     so they stay readable.
     """
     app = TriosegApp(job, live_clock=0.5)
+    app.freeze_gc = True
     app.run()
     out = sys.stderr
     progress = app.progress

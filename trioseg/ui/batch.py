@@ -286,6 +286,7 @@ def run_ui_batch(batch: Batch, labels: Sequence[str]) -> int:
     closing lines are printed on stderr so they stay readable.
     """
     app = BatchApp(batch, labels, live_clock=0.5)
+    app.freeze_gc = True
     app.run()
     out = sys.stderr
     if app.return_code:

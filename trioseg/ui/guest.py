@@ -13,6 +13,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import gc
 import math
 import signal
 import time
@@ -67,8 +68,12 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
         auto_exit: float | None = 1.0,
         max_fps: float = 5.0,
         live_clock: float | None = None,
+        freeze_gc: bool = False,
     ) -> None:
         super().__init__()
+        #: move the app's own objects out of the cycle collector's way once it is
+        #: mounted (the command line does; tests that run many apps do not)
+        self.freeze_gc = freeze_gc
         #: seconds between ticks of trio's clock while the work runs, so speed, ETA and
         #: elapsed time move without events (None: the screen is a function of the events)
         self.live_clock = live_clock
@@ -138,6 +143,10 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
         self._signals = []
 
     async def _trio_main(self) -> None:
+        if self.freeze_gc:
+            # the app's widgets, styles and driver live until it closes: keep them out
+            # of the collections the download's allocations trigger (see cli.tune_gc)
+            gc.freeze()
         self._token = trio.lowlevel.current_trio_token()
         await self.trio_main()
 
