@@ -74,6 +74,31 @@ async def test_no_mux_outputs_are_byte_identical(
 
 
 @pytest.mark.trio
+async def test_ids_that_share_a_file_name_get_their_own_files(
+    dash_factory: Factory, tmp_path: Path
+) -> None:
+    # "v/1" and "v_1" are different ids but the same name on disk
+    content = dash_factory()
+    mpd = content.manifest.read_text()
+    for rep, new_id in zip(content.representations, ("v/1", "v_1"), strict=True):
+        mpd = mpd.replace(f'<Representation id="{rep.id}"', f'<Representation id="{new_id}"')
+        mpd = mpd.replace("$RepresentationID$", rep.id, 2)
+    manifest = content.manifest.with_name("clash.mpd")
+    manifest.write_text(mpd)
+    async with open_origin(content.root) as origin:
+        code, events, _ = await run_cli(
+            options(origin.url(rel(content, manifest)), tmp_path / "m.mp4", mux=False)
+        )
+    assert code == 0 and events[-1]["status"] == "complete"
+    paths = no_mux_paths(tmp_path / "m.mp4", events)
+    assert len(paths) == 2 and "v/1" in paths
+    (other,) = set(paths) - {"v/1"}
+    assert other.startswith("v_1")
+    for rep, stream_id in zip(content.representations, ("v/1", other), strict=True):
+        assert paths[stream_id].read_bytes() == rep.expected_bytes()
+
+
+@pytest.mark.trio
 async def test_muxed_output_has_best_video_and_audio(dash_factory: Factory, tmp_path: Path) -> None:
     content = dash_factory(video=((320, 240, 400_000), (160, 120, 100_000)), duration=4.0)
     async with open_origin(content.root) as origin:

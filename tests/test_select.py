@@ -505,3 +505,27 @@ def test_joined_tracks_cover_every_period_in_order(
             f"P{p}" for p, (_, seconds, _) in enumerate(periods) for _ in range(seconds)
         ]
         assert stream.periods == tuple(f"P{p}" for p in range(len(periods)))
+
+
+@given(
+    st.lists(
+        st.text(alphabet="aAvV1_/ .-", min_size=1, max_size=90),
+        min_size=2,
+        max_size=6,
+    )
+)
+def test_stream_ids_never_share_a_file_name(ids: list[str]) -> None:
+    from xml.sax.saxutils import quoteattr
+
+    from trioseg.naming import file_key
+
+    reps = "".join(
+        f'<Representation id={quoteattr(i)} bandwidth="{n + 1}"/>' for n, i in enumerate(ids)
+    )
+    doc = manifest(period(f'<AdaptationSet mimeType="video/mp4">{TEMPLATE}{reps}</AdaptationSet>'))
+    chosen = doc.periods[0].adaptation_sets[0].representations
+    plan = build_plan(doc, chosen)
+    keys = [file_key(s.id) for s in plan.streams]
+    assert len(set(keys)) == len(keys) == len(ids)
+    # an id that clashes with nothing is kept as it is
+    assert plan.streams[0].id == chosen[0].id

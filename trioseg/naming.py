@@ -29,6 +29,21 @@ _UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\<>:"|?*]+')
 DEFAULT_TEMPLATE = "{title}.{ext}"
 
 
+_NOT_PLAIN = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str, *, fallback: str = "stream") -> str:
+    """A file-name component from untrusted text: never a path, never hidden."""
+    name = _NOT_PLAIN.sub("_", text).strip("._")[:80]
+    return name or fallback
+
+
+def file_key(text: str) -> str:
+    """What two names must differ in to get different files, even on a disk that
+    ignores case: their :func:`safe_name`, lower-cased."""
+    return safe_name(text).lower()
+
+
 def clean(value: str, *, fallback: str = "_") -> str:
     text = _UNSAFE.sub("_", value).strip().lstrip(".").strip()
     return text[:150] or fallback

@@ -19,6 +19,7 @@ import attrs
 from .addressing import address
 from .errors import LimitExceeded, ManifestError, UnsupportedManifest
 from .mpd import AdaptationSet, Manifest, ManifestLimits, Period, Representation
+from .naming import file_key
 from .plan import Kind, Plan, SegmentRef, StreamPlan
 
 __all__ = [
@@ -347,12 +348,16 @@ def track_plan(
 
 
 def _unique_id(stream: StreamPlan, used: set[str]) -> StreamPlan:
-    if stream.id not in used:
+    """``stream`` with an id that no other stream's file names can clash with (``used``
+    holds their :func:`~trioseg.naming.file_key`): ``a/b`` and ``a_b``, or ``V`` and
+    ``v``, would share a work folder and an output name."""
+    if file_key(stream.id) not in used:
         return stream
     base = f"{stream.id}@{stream.periods[0]}" if stream.periods else stream.id
     candidate, n = base, 2
-    while candidate in used:
-        candidate, n = f"{base}-{n}", n + 1
+    while file_key(candidate) in used:
+        # short enough that the suffix survives safe_name's length limit
+        candidate, n = f"{base[:64]}-{n}", n + 1
     return attrs.evolve(stream, id=candidate)
 
 
@@ -366,7 +371,7 @@ def build_plan(
     """A Plan fetching each of ``chosen`` (Representations or tracks of ``manifest``), in order.
 
     Raises :class:`UnsupportedManifest` for an encrypted one.  Stream ids are unique in the
-    plan (a repeated id gets ``@period`` appended).
+    plan, also as file names (a repeated id gets ``@period`` appended, then a number).
     """
     _require_static(manifest)
     streams: list[StreamPlan] = []
@@ -376,7 +381,7 @@ def build_plan(
         if track.encrypted:
             raise UnsupportedManifest(encrypted_message(track.id, track.drm))
         stream = _unique_id(track_plan(manifest, track, limits=limits), used)
-        used.add(stream.id)
+        used.add(file_key(stream.id))
         streams.append(stream)
     return Plan(
         manifest_url=manifest.url,

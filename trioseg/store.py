@@ -38,7 +38,6 @@ import errno
 import hashlib
 import json
 import os
-import re
 import shutil
 import zlib
 from bisect import bisect_right, insort
@@ -51,6 +50,7 @@ from urllib.parse import urlsplit
 import attrs
 
 from .errors import StoreError, UsageError
+from .naming import safe_name
 from .plan import ByteRange, Plan
 
 __all__ = [
@@ -66,14 +66,6 @@ __all__ = [
 ]
 
 JOURNAL_VERSION = 1
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def safe_name(text: str, *, fallback: str = "stream") -> str:
-    """A file-name component from untrusted text: never a path, never hidden."""
-    name = _UNSAFE.sub("_", text).strip("._")[:80]
-    return name or fallback
 
 
 def store_error(exc: OSError, path: Path) -> StoreError:
