@@ -9,8 +9,10 @@ import asyncio
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import attrs
+from textual.app import App
 
 from trioseg.events import (
     Event,
@@ -27,6 +29,7 @@ from trioseg.events import (
     StreamInfo,
 )
 from trioseg.ui import BatchApp, TriosegApp, replay, replay_batch
+from trioseg.ui.widgets import LogPane
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE = "https://media.example.com/show/"
@@ -150,10 +153,19 @@ def app_for(events: list[Event]) -> TriosegApp:
 async def settle(app: TriosegApp, events: int, timeout: float = 10.0) -> None:
     """Wait until the app has folded and drawn ``events`` events."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while app.bridge.events < events or app.bridge.pending:
+    while app.bridge.events < events or app.bridge.pending or not logs_settled(app):
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError(f"{app.bridge.events} of {events} events drawn")
         await asyncio.sleep(0.01)
+
+
+def logs_settled(app: App[Any]) -> bool:
+    """Every shown log pane has written its lines and scrolled to its end (the scroll
+    happens after a refresh: a screenshot taken before it would show older lines)."""
+    return all(
+        not log.display or (not log.backlog and log.is_vertical_scroll_end)
+        for log in app.query(LogPane)
+    )
 
 
 def shifted(events: list[Event], by: float) -> list[Event]:
@@ -205,8 +217,10 @@ async def settle_batch(
     """Wait until the app has folded and drawn every job's events."""
     deadline = asyncio.get_running_loop().time() + timeout
     counts = [len(s) for s in scripts]
-    while len(app.controls) < len(counts) or any(
-        b.events < n or b.pending for b, n in zip(app.bridges, counts, strict=True)
+    while (
+        len(app.controls) < len(counts)
+        or any(b.events < n or b.pending for b, n in zip(app.bridges, counts, strict=True))
+        or not logs_settled(app)
     ):
         if asyncio.get_running_loop().time() > deadline:
             got = [b.events for b in app.bridges]

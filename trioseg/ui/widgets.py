@@ -416,6 +416,9 @@ class LogPane(RichLog):
 
     def on_resize(self, event: Resize) -> None:
         self.flush()
+        if self.auto_scroll:
+            # a pane that shrank keeps showing the latest lines
+            self.scroll_end(animate=False, immediate=False)
 
 
 #: terminal rows from which the log pane is shown from the start
