@@ -293,3 +293,24 @@ def test_journal_records_url_range_size_and_checksum(tmp_path: Path) -> None:
 )
 def test_safe_name_never_escapes(text: str, expected: str) -> None:
     assert safe_name(text) == expected
+
+
+def test_when_the_first_segment_comes_last_everything_still_lands_in_place(
+    tmp_path: Path,
+) -> None:
+    n = 600  # more than LOOK_BACK: the later ones wait in files, not in a long search
+    plan = make_plan(n - 1)
+    store = store_for(tmp_path, plan)
+    bodies = [f"<{i}>".encode() for i in range(n)]
+    for i in range(1, n):
+        sink = begun(store, i, len(bodies[i]))
+        sink.write(bodies[i])
+        done(sink)
+    assert store.data_file("v/1", list(range(n))) is None
+    assert store.completed_size("v/1", n - 1) == len(bodies[-1])
+    sink = begun(store, 0, len(bodies[0]))
+    sink.write(bodies[0])
+    done(sink)
+    path = store.data_file("v/1", list(range(n)))
+    assert path is not None and path.read_bytes() == b"".join(bodies)
+    assert not list(store.stream_dir("v/1").iterdir())

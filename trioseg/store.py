@@ -241,6 +241,9 @@ RESUME_MIN = 64 * 1024
 #: a body being placed gets a progress line in the journal after every this many bytes
 PROGRESS_EVERY = 256 << 10
 
+#: how far back a segment's place is looked for (see StreamData.offset_for)
+LOOK_BACK = 256
+
 _NONE, _FILE, _MEMORY, _PLACED = range(4)
 
 
@@ -261,9 +264,11 @@ class StreamData:
 
     def offset_for(self, index: int) -> int | None:
         """Where segment ``index`` starts: the end of the nearest placed predecessor plus
-        the lengths of those in between, if all are known."""
+        the lengths of those in between, if all are known.  Looks back at most
+        :data:`LOOK_BACK` segments (a long run of unplaced ones means something before
+        them failed: their place is not worth the search)."""
         extra = 0
-        for before in range(index - 1, -1, -1):
+        for before in range(index - 1, max(-1, index - 1 - LOOK_BACK), -1):
             region = self.regions.get(before)
             if region is not None:
                 return None if region[1] is None else region[0] + region[1] + extra
@@ -271,7 +276,7 @@ class StreamData:
             if length is None:
                 return None
             extra += length
-        return extra
+        return extra if index <= LOOK_BACK else None
 
     def fits(self, index: int, offset: int, length: int | None) -> bool:
         """Whether ``length`` bytes at ``offset`` leave the next placed segment intact
