@@ -1,6 +1,9 @@
 import itertools
 import random
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from trioseg.events import (
     JobFinished,
     JobStarted,
@@ -10,7 +13,7 @@ from trioseg.events import (
     SegmentStarted,
     StreamInfo,
 )
-from trioseg.progress import Progress
+from trioseg.progress import SPEED_WINDOW, Progress, StreamState
 
 INFO = StreamInfo("v1", "video", "320x240", 4, None)
 START = JobStarted("http://x/m.mpd", None, (INFO,), 4, at=0.0)
@@ -107,3 +110,23 @@ def test_every_permutation_of_a_small_history_agrees() -> None:
     small = EVENTS[:4]
     results = {snapshot(fold(list(perm))) for perm in itertools.permutations(small)}
     assert len(results) == 1
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 40).map(lambda t: t / 4), st.integers(0, 10_000)),
+        max_size=40,
+    ),
+    st.integers(0, 50).map(lambda t: t / 4),
+)
+def test_speed_sums_the_window_whatever_the_arrival_order(
+    arrivals: list[tuple[float, int]], now: float
+) -> None:
+    info = StreamInfo("v", "video", "v", 100, "out.mp4", True)
+    state = StreamState(info)
+    for at, nbytes in arrivals:
+        state.add_history(at, nbytes)
+    window = sum(n for at, n in arrivals if now - SPEED_WINDOW <= at <= now)
+    span = min(SPEED_WINDOW, max(now - state.started_at, 0.1))
+    assert state.speed(now) == window / span
+    assert state.history == sorted(arrivals)

@@ -65,6 +65,8 @@ class StreamState:
     failures: dict[int, SegmentFailed] = attrs.Factory(dict)
     #: (at, nbytes) of completed downloads, sorted by time, for the speed window
     history: list[tuple[float, int]] = attrs.Factory(list)
+    #: running totals of ``history``'s bytes: ``totals[i]`` is the sum of the first i
+    _totals: list[int] = attrs.Factory(lambda: [0])
 
     @property
     def total(self) -> int:
@@ -89,7 +91,7 @@ class StreamState:
             return 0.0
         start = bisect.bisect_left(self.history, (now - SPEED_WINDOW, -1))
         end = bisect.bisect_right(self.history, (now, 1 << 62))
-        window = sum(n for _, n in self.history[start:end])
+        window = self._totals[end] - self._totals[start]
         span = min(SPEED_WINDOW, max(now - self.started_at, 0.1))
         return window / span
 
@@ -101,6 +103,21 @@ class StreamState:
         remaining = self.total - self.done - len(self.failed)
         per_segment = self.bytes_done / max(self.done, 1)
         return remaining * per_segment / speed
+
+    def add_history(self, at: float, nbytes: int) -> None:
+        """Note a completed download (events arrive nearly in time order: appending is
+        the usual case; an earlier one is inserted and the totals after it redone)."""
+        entry = (at, nbytes)
+        history, totals = self.history, self._totals
+        if not history or history[-1] <= entry:
+            history.append(entry)
+            totals.append(totals[-1] + nbytes)
+            return
+        at_index = bisect.bisect_right(history, entry)
+        history.insert(at_index, entry)
+        del totals[at_index + 1 :]
+        for _, n in history[at_index:]:
+            totals.append(totals[-1] + n)
 
     def _set(self, index: int, attempt: int, state: SegmentState) -> bool:
         key = (attempt, _PHASE[state])
@@ -186,7 +203,7 @@ class Progress:
                     if event.resumed:
                         st.resumed += 1
                     else:
-                        bisect.insort(st.history, (event.at, event.nbytes))
+                        st.add_history(event.at, event.nbytes)
             case StreamFinished():
                 st = self.streams[event.stream]
                 st.finished = True
