@@ -146,3 +146,36 @@ async def test_signal_cancels_cleanly_and_a_rerun_resumes(
     }
     assert not refetched & already
     assert probe(out).of_type("audio")
+
+
+@pytest.mark.trio
+async def test_a_second_run_on_the_same_output_is_refused(
+    dash_factory: Factory, tmp_path: Path
+) -> None:
+    content = dash_factory(duration=6.0)
+    out = tmp_path / "m.mp4"
+    async with open_origin(content.root, latency=0.3) as origin:
+        url = origin.url(rel(content, content.manifest))
+        args = [*TRIOSEG, "--headless", "--no-mux", "-N", "2", "-o", str(out), url]
+        first = await trio.lowlevel.open_process(
+            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        with trio.fail_after(30):
+            while sum(r.completed for r in origin.requests) < 2:
+                await trio.sleep(0.05)
+            second = await trio.run_process(
+                [*args, "--fresh"], capture_stdout=True, capture_stderr=True, check=False
+            )
+            assert second.returncode == 2
+            err = second.stderr.decode().strip().splitlines()
+            assert err[-1] == (
+                f"trioseg: error: another trioseg is writing to the same output (its work folder "
+                f"{tmp_path / '.m.mp4.trioseg'} is in use); wait for it to finish or stop it"
+            )
+            assert "Traceback" not in second.stderr.decode()
+            # the first run goes on undisturbed and completes
+            origin.latency = 0.0
+            assert await first.wait() == 0
+    for rep in content.representations:
+        path = out.with_name(f"m.{rep.kind}-{rep.id}.{'m4a' if rep.kind == 'audio' else 'mp4'}")
+        assert path.read_bytes() == rep.expected_bytes()

@@ -53,6 +53,7 @@ def test_a_segment_is_complete_only_with_its_file_and_journal_line(tmp_path: Pat
     # nor is one whose size disagrees with the journal
     store.segment_path("v/1", 1).write_bytes(b"ab")
     assert store.completed_size("v/1", 1) is None
+    store.close()
     reopened = store_for(tmp_path, plan)
     assert reopened.completed_size("v/1", 2) is None
 
@@ -64,9 +65,11 @@ def test_journal_survives_a_torn_last_line(tmp_path: Path) -> None:
     journal = store.workdir / "journal"
     with open(journal, "ab") as f:
         f.write(b'{"s":"v/1","i":1,"u":"http://o.t')  # power lost mid-line
+    store.close()
     store = store_for(tmp_path, plan)
     assert store.completed_size("v/1", 0) == 4
     commit(store, 1, b"one")
+    store.close()
     store = store_for(tmp_path, plan)
     assert store.completed_size("v/1", 1) == 3
     assert all(line.startswith(b"{") for line in journal.read_bytes().splitlines())
@@ -75,6 +78,7 @@ def test_journal_survives_a_torn_last_line(tmp_path: Path) -> None:
 def test_a_different_plan_is_refused_until_fresh(tmp_path: Path) -> None:
     store = store_for(tmp_path, make_plan(3))
     commit(store, 0, b"init")
+    store.close()
     with pytest.raises(UsageError, match="--fresh"):
         store_for(tmp_path, make_plan(4))
     store = store_for(tmp_path, make_plan(4), fresh=True)
@@ -314,3 +318,22 @@ def test_when_the_first_segment_comes_last_everything_still_lands_in_place(
     path = store.data_file("v/1", list(range(n)))
     assert path is not None and path.read_bytes() == b"".join(bodies)
     assert not list(store.stream_dir("v/1").iterdir())
+
+
+def test_one_run_at_a_time_per_output(tmp_path: Path) -> None:
+    plan = make_plan(2)
+    first = store_for(tmp_path, plan)
+    commit(first, 0, b"init")
+    second = SegmentStore.for_output(tmp_path / "out.mp4")
+    for fresh in (False, True):
+        with pytest.raises(UsageError, match="another trioseg is writing to the same output"):
+            second.prepare(plan, fresh=fresh)
+    # --fresh did not wipe the running download's folder
+    assert first.completed_size("v/1", 0) == 4
+    first.close()
+    second.prepare(plan)
+    assert second.completed_size("v/1", 0) == 4
+    second.close()
+    third = store_for(tmp_path, plan, fresh=True)
+    assert third.completed_size("v/1", 0) is None
+    assert (third.workdir / "lock").exists()

@@ -35,6 +35,7 @@ line (power loss) is cut off when the journal is reopened.
 from __future__ import annotations
 
 import errno
+import fcntl
 import hashlib
 import json
 import os
@@ -665,6 +666,8 @@ class SegmentStore:
     kept: dict[tuple[str, int], PartialEntry] = attrs.Factory(dict)
     #: each stream's data file (none when every segment keeps a file of its own)
     data: dict[str, StreamData] = attrs.Factory(dict)
+    #: the work folder's lock, held from prepare to close
+    _lock_fd: int | None = None
 
     @classmethod
     def for_output(cls, output: Path) -> SegmentStore:
@@ -687,31 +690,70 @@ class SegmentStore:
         earlier run left is checked against its journaled checksum now, so from here on
         everything journaled is trusted.
         """
-        if fresh:
-            self.remove()
+        self._lock()
         try:
+            if fresh:
+                self._clear()
+            try:
+                for stream in plan.streams:
+                    self.stream_dir(stream.id).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise store_error(exc, self.workdir) from None
+            self.journal = Journal.open(self.workdir / "journal", plan_fingerprint(plan))
+            self.partials = set(self.workdir.glob("*/*.part.json"))
             for stream in plan.streams:
-                self.stream_dir(stream.id).mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise store_error(exc, self.workdir) from None
-        self.journal = Journal.open(self.workdir / "journal", plan_fingerprint(plan))
-        self.partials = set(self.workdir.glob("*/*.part.json"))
-        for stream in plan.streams:
-            self._check_files(stream.id)
-            if place:
-                self._open_data(stream.id)
+                self._check_files(stream.id)
+                if place:
+                    self._open_data(stream.id)
+        except BaseException:
+            self.close()
+            raise
 
     def prepare_live(self, streams: list[str]) -> None:
         """A fresh work directory for a live recording (nothing to resume: the
         presentation moves on), with a journal for this recording only; segments keep
         files of their own (the recorder appends them to its growing outputs)."""
-        self.remove()
+        self._lock()
+        self._clear()
         try:
             for stream in streams:
                 self.stream_dir(stream).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise store_error(exc, self.workdir) from None
         self.journal = Journal.open(self.workdir / "journal", "live")
+
+    def _lock(self) -> None:
+        """One run per work folder: a second run writing to the same output would write
+        the same files.  The lock goes with the process (even ``kill -9`` releases it)."""
+        if self._lock_fd is not None:
+            return
+        path = self.workdir / "lock"
+        try:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise store_error(exc, path) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise UsageError(
+                f"another trioseg is writing to the same output (its work folder "
+                f"{self.workdir} is in use); wait for it to finish or stop it"
+            ) from None
+        self._lock_fd = fd
+
+    def _clear(self) -> None:
+        """Empty the work folder (keeping its lock)."""
+        self.close(unlock=False)
+        for entry in self.workdir.iterdir():
+            if entry.name == "lock":
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+        self.journal = None
 
     def journal_of(self) -> Journal:
         if self.journal is None:
@@ -920,9 +962,12 @@ class SegmentStore:
         self.close()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
-    def close(self) -> None:
+    def close(self, *, unlock: bool = True) -> None:
         for data in self.data.values():
             data.close()
         self.data.clear()
         if self.journal is not None:
             self.journal.close()
+        if unlock and self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
