@@ -202,20 +202,10 @@ def run_ui(job: Job) -> int:
     so they stay readable.
     """
     app = TriosegApp(job, live_clock=0.5)
-    app.freeze_gc = True
-    app.run()
+    if app.run_from_cli() is not None:
+        return EXIT_CRASH
     out = sys.stderr
     progress = app.progress
-    if app.return_code:
-        # the app itself failed; Textual has printed why
-        return EXIT_CRASH
-    if app.crash is not None:
-        error = app.crash
-        print(
-            f"trioseg: error: internal error: {type(error).__name__}: {error}".rstrip(": "),
-            file=out,
-        )
-        return EXIT_CRASH
     last = [after and run == app.runs for _, run, after in app.said]
     for (text, _, _), later in zip(app.said, last, strict=True):
         if not later:

@@ -286,19 +286,9 @@ def run_ui_batch(batch: Batch, labels: Sequence[str]) -> int:
     closing lines are printed on stderr so they stay readable.
     """
     app = BatchApp(batch, labels, live_clock=0.5)
-    app.freeze_gc = True
-    app.run()
+    if app.run_from_cli() is not None:
+        return EXIT_CRASH
     out = sys.stderr
-    if app.return_code:
-        # the app itself failed; Textual has printed why
-        return EXIT_CRASH
-    if app.crash is not None:
-        error = app.crash
-        print(
-            f"trioseg: error: internal error: {type(error).__name__}: {error}".rstrip(": "),
-            file=out,
-        )
-        return EXIT_CRASH
     for text in app.said:
         print(text, file=out)
     progresses = app.progresses

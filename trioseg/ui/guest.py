@@ -16,6 +16,7 @@ import contextlib
 import gc
 import math
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import PurePath
@@ -112,6 +113,21 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
     @abc.abstractmethod
     def redraw(self) -> None:
         """Draw the screen from the current progress."""
+
+    def run_from_cli(self) -> int | None:
+        """Run the app for the command line; returns :data:`EXIT_CRASH` when the app
+        failed (Textual has printed why) or the work crashed (said here, in one line),
+        else None (the caller prints what the work left to say)."""
+        self.freeze_gc = True
+        self.run()
+        if self.return_code:
+            return EXIT_CRASH
+        if self.crash is not None:
+            error = self.crash
+            message = f"trioseg: error: internal error: {type(error).__name__}: {error}"
+            print(message.rstrip(": "), file=sys.stderr)
+            return EXIT_CRASH
+        return None
 
     # --- the trio run ------------------------------------------------------------------
 
