@@ -4,8 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
+import trio
 
 from trioseg.media import DashContent, make_dash
+from trioseg.origin import Origin
 
 
 @pytest.fixture(scope="session")
@@ -48,3 +50,9 @@ def committed(workdir: Path) -> dict[tuple[str, int], tuple[str, bytes]]:
                 data = f.read(entry.size)
         found[stream, index] = (entry.url, data)
     return found
+
+
+async def wait_for_requests(origin: Origin, count: int) -> None:
+    """Until the origin has answered ``count`` requests completely."""
+    while sum(r.completed for r in origin.requests) < count:
+        await trio.sleep(0.01)

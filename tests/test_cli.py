@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from conftest import committed, rel
+from conftest import committed, rel, wait_for_requests
 
 from trioseg.cli import build_parser
 from trioseg.media import DashContent, probe
@@ -105,8 +105,7 @@ async def test_signal_cancels_cleanly_and_a_rerun_resumes(
             args, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
         with trio.fail_after(60):
-            while sum(r.completed for r in origin.requests) < 6:
-                await trio.sleep(0.05)
+            await wait_for_requests(origin, 6)
             proc.send_signal(signum)
             stdout = b""
             assert proc.stdout is not None
@@ -161,8 +160,7 @@ async def test_a_second_run_on_the_same_output_is_refused(
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         with trio.fail_after(30):
-            while sum(r.completed for r in origin.requests) < 2:
-                await trio.sleep(0.05)
+            await wait_for_requests(origin, 2)
             second = await trio.run_process(
                 [*args, "--fresh"], capture_stdout=True, capture_stderr=True, check=False
             )

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import trio
 import trustme
-from conftest import committed, rel
+from conftest import committed, rel, wait_for_requests
 from test_download import options, run_cli
 
 from trioseg.media import DashContent
@@ -131,8 +131,7 @@ async def test_kill_9_then_rerun_is_byte_identical_and_refetches_nothing_complet
             args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         with trio.fail_after(60):
-            while sum(r.completed for r in origin.requests) < after:
-                await trio.sleep(0.01)
+            await wait_for_requests(origin, after)
         proc.kill()
         assert await proc.wait() == -signal.SIGKILL
         workdir = tmp_path / ".m.mp4.trioseg"
