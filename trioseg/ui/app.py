@@ -47,12 +47,9 @@ class TriosegApp(GuestApp):
     """Shows one download job; ``job`` is run inside trio (guest mode)."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "quit", "Quit"),
         Binding("r", "retry", "Retry failed"),
         Binding("p", "pause", "Pause/resume"),
         Binding("l", "toggle_log", "Log"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(

@@ -55,14 +55,11 @@ class BatchApp(GuestApp):
 
     CSS_PATH: ClassVar[str | list[str | PurePath]] = ["app.tcss", "batch.tcss"]
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("q", "quit", "Quit"),
         Binding("down,j", "select(1)", "Next job", key_display="↓/j"),
         Binding("up,k", "select(-1)", "Previous", key_display="↑/k"),
         Binding("r", "retry", "Retry failed"),
         Binding("p", "pause", "Pause"),
         Binding("l", "toggle_log", "Log"),
-        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
-        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
     ]
 
     def __init__(

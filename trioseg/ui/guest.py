@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 import outcome
 import trio
 from textual.app import App
+from textual.binding import Binding, BindingType
 from textual.events import Resize
 from textual.message import Message
 from textual.message_pump import _MessagePumpMeta
@@ -59,6 +60,12 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
     """Runs :meth:`trio_main` inside trio (guest mode) while the app is mounted."""
 
     CSS_PATH: ClassVar[str | list[str | PurePath]] = "app.tcss"
+    #: quitting; a subclass's own keys are listed after these
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
+        Binding("ctrl+q", "quit", "Quit", show=False, priority=True),
+    ]
     TITLE = "trioseg"
     ENABLE_COMMAND_PALETTE = False
     AUTO_FOCUS = None
