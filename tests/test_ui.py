@@ -311,6 +311,27 @@ async def test_a_burst_of_events_costs_few_redraws() -> None:
         assert "20000/20000 100%" in plain(app.query_one(StreamsView))
 
 
+async def test_a_draw_outside_the_timer_keeps_the_redraw_rate() -> None:
+    # a resize draws at once; the redraw that was waiting must not start a second chain
+    # of timers (that doubled the redraw rate for the rest of the run)
+    events = stream_events(10, {})
+    app, _ = app_with(events, max_fps=10.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, len(events))
+
+        def waiting() -> bool:
+            app.announce()
+            return app._draw_timer is not None
+
+        await until(waiting)
+        await pilot.resize_terminal(100, 30)
+        start, began = app.draws, asyncio.get_running_loop().time()
+        while asyncio.get_running_loop().time() - began < 1.0:
+            app.announce()
+            await asyncio.sleep(0.005)
+        assert app.draws - start <= 13
+
+
 async def test_failed_table_lists_failures_in_order() -> None:
     events = with_failures()
     app, _ = app_with(events)

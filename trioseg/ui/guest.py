@@ -279,7 +279,11 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
         return self.is_running and not self._exiting
 
     def _draw(self) -> None:
-        self._draw_timer = None
+        # a draw outside the timer (mount, resize) ends the pending one: two timers alive
+        # at once would each start a chain of their own and double the redraw rate
+        timer, self._draw_timer = self._draw_timer, None
+        if timer is not None:
+            timer.stop()
         self._last_draw = time.monotonic()
         self.draws += 1
         self.redraw()
