@@ -13,6 +13,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import functools
 import gc
 import math
 import signal
@@ -32,10 +33,19 @@ from textual.message_pump import _MessagePumpMeta
 
 from ..engine import JobControl
 
-__all__ = ["EXIT_CRASH", "SIGNALS", "GuestApp", "ProgressChanged", "set_paused_quietly"]
+__all__ = [
+    "EXIT_CRASH",
+    "SIGNALS",
+    "GuestApp",
+    "ProgressChanged",
+    "TickBatcher",
+    "set_paused_quietly",
+]
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 EXIT_CRASH = 1
+#: seconds of trio ticks run back to back before the host loop gets a pass
+TICK_BUDGET = 0.004
 
 
 def set_paused_quietly(control: JobControl, paused: bool) -> None:
@@ -43,6 +53,57 @@ def set_paused_quietly(control: JobControl, paused: bool) -> None:
     channel closed) has nothing left to pause."""
     with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
         control.set_paused(paused)
+
+
+class TickBatcher:
+    """Runs trio's guest ticks back to back for up to ``budget`` seconds per host pass.
+
+    A busy download makes a trio tick for every batch of ready tasks (about two per
+    segment), and each would otherwise cost a pass of the asyncio loop: a ``select``
+    call, the ready queue and Textual's own bookkeeping.  Here a tick that asks for the
+    next one from inside a tick runs it at once, until the budget is spent; then the
+    host loop gets its turn (keys, timers, drawing), so the app stays responsive.
+    """
+
+    def __init__(
+        self,
+        call_soon: Callable[[Callable[[], object]], object],
+        budget: float = TICK_BUDGET,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._call_soon = call_soon
+        self._budget = budget
+        self._clock = clock
+        self._running = False
+        self._next: Callable[[], object] | None = None
+        #: passes of the host loop used, and ticks run (for tests)
+        self.passes = 0
+        self.ticks = 0
+
+    def soon(self, tick: Callable[[], object]) -> None:
+        """trio's ``run_sync_soon_not_threadsafe``."""
+        if self._running:
+            self._next = tick
+        else:
+            self._call_soon(functools.partial(self._run, tick))
+
+    def _run(self, tick: Callable[[], object]) -> None:
+        self.passes += 1
+        deadline = self._clock() + self._budget
+        self._running = True
+        try:
+            while True:
+                self.ticks += 1
+                tick()
+                following, self._next = self._next, None
+                if following is None:
+                    return
+                if self._clock() >= deadline:
+                    self._call_soon(functools.partial(self._run, following))
+                    return
+                tick = following
+        finally:
+            self._running = False
 
 
 class ProgressChanged(Message):
@@ -151,8 +212,9 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
         trio.lowlevel.start_guest_run(
             self._trio_main,
             run_sync_soon_threadsafe=loop.call_soon_threadsafe,
-            # from the loop's own thread a plain call_soon is enough: no self-pipe write
-            run_sync_soon_not_threadsafe=loop.call_soon,
+            # from the loop's own thread a plain call_soon is enough (no self-pipe
+            # write), and runs of ticks share one pass of the loop
+            run_sync_soon_not_threadsafe=TickBatcher(loop.call_soon).soon,
             done_callback=self._on_trio_done,
             host_uses_signal_set_wakeup_fd=True,
         )
