@@ -6,6 +6,7 @@ import asyncio
 import math
 import os
 import random
+import re
 import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -330,6 +331,61 @@ async def test_a_draw_outside_the_timer_keeps_the_redraw_rate() -> None:
             app.announce()
             await asyncio.sleep(0.005)
         assert app.draws - start <= 13
+
+
+async def test_no_color_draws_the_map_without_colour(monkeypatch: pytest.MonkeyPatch) -> None:
+    states = {0: "done", 1: "failed", 2: "in_flight", 3: "retrying"}
+    events = stream_events(10, states)
+    fills: dict[bool, set[str]] = {}
+    for no_color in (False, True):
+        if no_color:
+            monkeypatch.setenv("NO_COLOR", "1")
+        app, _ = app_with(events)
+        async with app.run_test(size=(80, 24)):
+            await settle(app, len(events))
+            svg = app.export_screenshot()
+            # the glyphs tell the states apart without colour
+            assert plain(app.query_one(SegmentMap)).startswith("video  █X▒!")
+        colours = set(re.findall(r"fill: (#[0-9a-f]{6})", svg))
+        rgb = {c: [int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in colours}
+        fills[no_color] = {c for c, v in rgb.items() if max(v) - min(v) > 16}  # not grey
+    assert fills[False]  # the map's states have their colours ...
+    assert fills[True] == set()  # ... and with NO_COLOR only greys are left
+
+
+async def test_a_screen_drawn_step_by_step_equals_one_drawn_at_once() -> None:
+    # each redraw repaints only the lines that changed: the lines the screen keeps
+    # (Textual's cache of each widget's lines) must be what a full drawing shows
+    states: dict[int, str] = {i: "done" for i in range(1500)}
+    states.update({i: "in_flight" for i in range(1500, 1520)})
+    states.update({7: "failed", 901: "retrying", 1999: "failed"})
+    events = stream_events(2000, states)
+    shown: list[dict[str, list[str]]] = []
+    for steps in (0, 9):
+        # first every event at once (the first drawing is whole), then in nine steps
+        app, _ = app_with(events if steps == 0 else events[:1])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await settle(app, len(events) if steps == 0 else 1)
+            rest = events[1:]
+            for n in range(steps):
+                for event in rest[n * len(rest) // steps : (n + 1) * len(rest) // steps]:
+                    app.bridge.apply(event)
+                app.bridge.drawn()
+                app.redraw()
+                await pilot.pause()
+            await pilot.pause()  # the failed table's layout, once it shows
+            shown.append(
+                {
+                    type(w).__name__: [line.text for line in w.render_lines(w.size.region)]
+                    for w in (
+                        app.query_one(StatusBar),
+                        app.query_one(StreamsView),
+                        app.query_one(SegmentMap),
+                    )
+                }
+            )
+    assert "X" in "".join(shown[0]["SegmentMap"])
+    assert shown[0] == shown[1]
 
 
 async def test_failed_table_lists_failures_in_order() -> None:

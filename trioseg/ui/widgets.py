@@ -15,11 +15,13 @@ from itertools import groupby
 from typing import Any, cast
 
 from rich.console import RenderableType
+from rich.style import Style
 from rich.text import Text
 from textual.app import App
 from textual.css.styles import RulesMap
 from textual.events import Resize
-from textual.geometry import Size
+from textual.geometry import Region, Size
+from textual.strip import Strip
 from textual.visual import visualize
 from textual.widget import Widget
 from textual.widgets import DataTable, RichLog
@@ -256,12 +258,19 @@ def text_height(widget: Widget, text: Text, width: int) -> int:
 
 class DrawnText(Widget):
     """A widget showing the text :meth:`draw` makes of its size: refreshed only when
-    that text changes, laid out again only when its number of lines does."""
+    that text changes, laid out again only when its number of lines does.
+
+    Its lines go to the screen through Rich directly (:meth:`render_line`): the text is
+    one style per run of cells, never wrapped, so Textual's general text pipeline (a
+    few milliseconds for a full segment map, on every redraw while downloading) is more
+    than it needs.  :meth:`render` still gives the text itself.
+    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._drawn: Text | None = None
         self._drawn_size: Size | None = None
+        self._lines: tuple[Text, Style, list[Strip]] | None = None
 
     def draw(self, width: int, height: int) -> Text:
         return Text()
@@ -269,13 +278,25 @@ class DrawnText(Widget):
     def redraw(self) -> None:
         size = self.content_size
         text = self.draw(size.width, size.height)
-        if text == self._drawn and size == self._drawn_size:
+        old, old_size = self._drawn, self._drawn_size
+        if text == old and size == old_size:
             return
-        lines = None if self._drawn is None else self._drawn.plain.count("\n")
         self._drawn, self._drawn_size = text, size
+        if old is not None and size == old_size:
+            before = old.split("\n", allow_blank=True)
+            after = text.split("\n", allow_blank=True)
+            if len(before) == len(after):
+                # only the lines that changed are drawn again (a map row, a bar)
+                changed = [y for y, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+                self.refresh(*(Region(0, y, size.width, 1) for y in changed))
+                return
+        lines = None if old is None else old.plain.count("\n")
         self.refresh(layout=lines != text.plain.count("\n"))
 
     def render(self) -> RenderableType:
+        return self._text()
+
+    def _text(self) -> Text:
         size = self.content_size
         if self._drawn is None or size != self._drawn_size:
             self._drawn, self._drawn_size = self.draw(size.width, size.height), size
@@ -283,6 +304,28 @@ class DrawnText(Widget):
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return text_height(self, self.draw(width, container.height), width)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.content_size.width
+        text = self._text()
+        base = self.rich_style
+        cached = self._lines
+        if cached is not None and cached[0] is text and cached[1] == base:
+            strips = cached[2]
+        else:
+            strips = self._strips(text, width, base)
+            self._lines = (text, base, strips)
+        return strips[y] if 0 <= y < len(strips) else Strip.blank(width, base)
+
+    def _strips(self, text: Text, width: int, base: Style) -> list[Strip]:
+        console = self.app.console
+        overflow = text.overflow or "crop"
+        strips = []
+        for line in text.split("\n", allow_blank=True):
+            line.truncate(width, overflow=overflow)
+            strip = Strip(line.render(console), line.cell_len)
+            strips.append(strip.adjust_cell_length(width).apply_style(base))
+        return strips
 
 
 class _ProgressView(DrawnText):
