@@ -65,6 +65,11 @@ TRIOSEG_TUI = "trioseg (TUI)"
 TRIOSEG_MUX = "trioseg (mux)"
 ARIA2C = "aria2c"
 YTDLP = "yt-dlp"
+#: reference clients (``floor.py``): the least a Python download of the URLs costs
+FLOOR_H11 = "floor: h11 on trio"
+FLOOR_HTTPX = "floor: httpx on trio"
+FLOORS = (FLOOR_H11, FLOOR_HTTPX)
+FLOOR = HERE / "floor.py"
 
 
 # -- the plan ---------------------------------------------------------------------------------
@@ -169,11 +174,12 @@ def build_cases(
                 continue
             p = cache.synthetic("small", sizes.small)
             title = f"{_n(sizes.small)} × 10–30 KB, 0 ms, output on tmpfs"
-            cases.append(Case(profile, title, p, 0.0, peers, tmpfs))
+            cases.append(Case(profile, title, p, 0.0, (*peers, *FLOORS), tmpfs))
         elif profile == "small-50ms":
             p = cache.synthetic("small", sizes.small)
             title = f"{_n(sizes.small)} × 10–30 KB, 50 ms, trioseg defaults"
-            cases.append(Case(profile, title, p, 0.05, peers, disk, concurrency=None))
+            tools = (*peers, *FLOORS)
+            cases.append(Case(profile, title, p, 0.05, tools, disk, concurrency=None))
         elif profile == "large":
             p = cache.synthetic("large", sizes.large)
             cases.append(Case(profile, f"{_n(sizes.large)} × 5–10 MB, 0 ms", p, 0.0, peers, disk))
@@ -276,6 +282,9 @@ def command(
             "-d",
             str(out_dir),
         ]
+    if tool in FLOORS:
+        mode = "h11" if tool == FLOOR_H11 else "httpx"
+        return [sys.executable, str(FLOOR), mode, "-N", str(c), "-i", str(urls), "-d", str(out_dir)]
     if tool == YTDLP:
         assert tools.ytdlp is not None
         fmt = "bv+ba" if case.presentation.real else "bv"
@@ -612,6 +621,21 @@ def _verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def floor_notes(rows: list[Row]) -> list[Check]:
+    """Where the reference clients land on the targets trioseg is held to."""
+    out: list[Check] = []
+    for tool in FLOORS:
+        f, a = _find(rows, "small-tmpfs", tool), _find(rows, "small-tmpfs", ARIA2C)
+        if f and a and (fr := f.seg_rate()) and (ar := a.seg_rate()):
+            name = f"small-tmpfs: {tool} (no manifest, no journal) seg/s vs aria2c -j16"
+            out.append(Check(name, "INFO", f"{fr:,.0f} vs {ar:,.0f} ({fr / ar:.2f}×)"))
+        f = _find(rows, "small-50ms", tool)
+        if f and f.wall and (bound := f.bound()):
+            name = f"50 ms: {tool} wall vs bound"
+            out.append(Check(name, "INFO", f"{f.wall / bound:.3f} × {bound:.2f} s"))
+    return out
+
+
 def checks(rows: list[Row]) -> list[Check]:
     out: list[Check] = []
 
@@ -647,6 +671,7 @@ def checks(rows: list[Row]) -> list[Check]:
             )
         else:
             skip(name, f"profile {profile} or aria2c not run")
+    out += floor_notes(rows)
     name = "large: trioseg MB/s ≥ 0.8 × aria2c"
     t, a = _find(rows, "large", TRIOSEG), _find(rows, "large", ARIA2C)
     if t and a and (tm := t.mb_rate()) and (am := a.mb_rate()):
