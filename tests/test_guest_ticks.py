@@ -87,6 +87,26 @@ def test_a_tick_that_raises_leaves_the_batcher_usable() -> None:
     assert ran == [0, 1]
 
 
+def test_a_tick_that_raises_after_asking_for_the_next_still_gets_it() -> None:
+    host = Host()
+    batcher = TickBatcher(host.call_soon, budget=1.0, clock=host.clock)
+    ran: list[str] = []
+
+    def after() -> None:
+        ran.append("after")
+
+    def boom() -> None:
+        batcher.soon(after)
+        raise KeyboardInterrupt
+
+    batcher.soon(boom)
+    with pytest.raises(KeyboardInterrupt):
+        host.run_one()
+    assert len(host.queue) == 1  # trio waits for the tick it asked for: it is not lost
+    host.run_one()
+    assert ran == ["after"]
+
+
 def test_trio_as_a_guest_through_the_batcher_finishes_its_work() -> None:
     host = Host()
     batcher = TickBatcher(host.call_soon, budget=0.0005)
@@ -95,6 +115,8 @@ def test_trio_as_a_guest_through_the_batcher_finishes_its_work() -> None:
     async def main() -> int:
         total = 0
         for i in range(200):
+            if i % 50 == 0:
+                await trio.sleep(0.001)  # a tick delivered from trio's I/O thread
             await trio.lowlevel.checkpoint()
             total += i
         return total

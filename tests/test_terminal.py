@@ -29,7 +29,7 @@ def run_on_pty(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, by
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "trioseg", *args],
+        [sys.executable, "-m", "trioseg", "--ignore-config", *args],
         stdin=slave,
         stdout=slave,
         stderr=slave,
@@ -54,6 +54,7 @@ def run_on_pty(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, by
             elif proc.poll() is not None:
                 break
         code = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        out += _drain(master)
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -62,8 +63,27 @@ def run_on_pty(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, by
     return code, bytes(out)
 
 
+def _drain(master: int) -> bytes:
+    """What is still buffered on the terminal once the child has exited."""
+    out = bytearray()
+    while select.select([master], [], [], 0)[0]:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    return bytes(out)
+
+
 def env_with(term: str | None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("TERM", "NO_COLOR")}
+    """The environment, without what would choose the output for the test."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("TERM", "NO_COLOR", "CI") and not k.startswith("TRIOSEG")
+    }
     if term is not None:
         env["TERM"] = term
     return env
@@ -93,7 +113,7 @@ def test_plain_output_on_a_terminal(tmp_path: Path, term: str, extra: list[str])
 
 def test_plain_output_without_a_terminal(tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "trioseg", "--demo"],
+        [sys.executable, "-m", "trioseg", "--ignore-config", "--demo"],
         env=env_with("xterm-256color"),
         cwd=tmp_path,
         capture_output=True,

@@ -9,8 +9,8 @@ no manifest, no journal, no retries, no progress, no checks.  Two stacks:
 - ``h11``: trio sockets and h11, the parser httpcore itself uses; the floor for any
   Python client on trio.
 - ``httpx``: httpx's ``AsyncClient`` under trio, one client of one connection per worker
-  (as trioseg shards its pool) with one shared TLS context; the floor for a client that
-  fetches with httpx, as trioseg does.
+  (as trioseg shards its pool) with one shared TLS context and httpcore's reads raised to
+  1 MiB; the floor for a client that fetches with httpx, as trioseg does.
 
 The benchmark runs them beside trioseg so that a target can be read against what the
 language and the HTTP stack allow on this machine.
@@ -25,6 +25,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import h11
+import httpcore
 import httpx
 import trio
 
@@ -61,7 +62,9 @@ async def h11_worker(urls: Iterator[str], out: Path) -> None:
         await stream.aclose()
 
 
-def httpx_workers(concurrency: int) -> Callable[[Iterator[str], Path], Awaitable[None]]:
+def httpx_workers() -> Callable[[Iterator[str], Path], Awaitable[None]]:
+    # read up to 1 MiB per receive, as trioseg sets httpcore up (trioseg/fetch.py)
+    httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = READ
     tls = httpx.create_ssl_context()
 
     async def worker(urls: Iterator[str], out: Path) -> None:
@@ -78,7 +81,7 @@ def httpx_workers(concurrency: int) -> Callable[[Iterator[str], Path], Awaitable
 
 
 async def fetch_all(mode: str, urls: list[str], concurrency: int, out_dir: Path) -> None:
-    worker = h11_worker if mode == "h11" else httpx_workers(concurrency)
+    worker = h11_worker if mode == "h11" else httpx_workers()
     shared = iter(urls)
     async with trio.open_nursery() as nursery:
         for n in range(concurrency):

@@ -104,6 +104,10 @@ class TickBatcher:
                 tick = following
         finally:
             self._running = False
+            # a tick that raised after asking for the next one: trio still waits for it
+            following, self._next = self._next, None
+            if following is not None:
+                self._call_soon(functools.partial(self._run, following))
 
 
 class ProgressChanged(Message):

@@ -263,7 +263,9 @@ class DrawnText(Widget):
     Its lines go to the screen through Rich directly (:meth:`render_line`): the text is
     one style per run of cells, never wrapped, so Textual's general text pipeline (a
     few milliseconds for a full segment map, on every redraw while downloading) is more
-    than it needs.  :meth:`render` still gives the text itself.
+    than it needs; it still draws the widget while text in it is selected.  The CSS
+    rules that align or wrap text are therefore not used here.  :meth:`render` still
+    gives the text itself.
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -306,6 +308,9 @@ class DrawnText(Widget):
         return text_height(self, self.draw(width, container.height), width)
 
     def render_line(self, y: int) -> Strip:
+        if self.text_selection is not None:
+            # a selection is painted by Textual's own text pipeline
+            return super().render_line(y)
         width = self.content_size.width
         text = self._text()
         base = self.rich_style
