@@ -447,7 +447,10 @@ async def open_fetcher(
     headers.update(net.headers)
     cookies = load_cookies(net.cookies) if net.cookies is not None else None
     bucket = TokenBucket.per_second(net.limit_rate) if net.limit_rate else None
-    timeouts = httpx.Timeout(net.timeout, connect=net.connect_timeout or net.timeout, pool=None)
+    # the Fetcher enforces ``timeout`` itself, with trio's clock, around the wait for the
+    # response and each body chunk; httpcore's own read and write timeouts would put one
+    # more deadline on trio's heap per socket call (a cost of its own in guest mode)
+    timeouts = httpx.Timeout(None, connect=net.connect_timeout or net.timeout)
     common: dict[str, Any] = {
         "event_hooks": {"request": [_only_http]},
         "timeout": timeouts,
