@@ -38,6 +38,9 @@ __all__ = ["Batch", "Bridge", "Job", "Say", "log_line", "replay", "replay_batch"
 
 Say = Callable[[str], None]
 
+#: seconds the bridge lets events gather between folds while they keep coming
+FOLD_EVERY = 0.02
+
 
 def _noop() -> None:
     pass
@@ -65,16 +68,25 @@ class Bridge:
 
     async def consume(self, receive: trio.MemoryReceiveChannel[Event]) -> None:
         async with receive:
-            async for event in receive:
+            while True:
+                try:
+                    event = await receive.receive()
+                except trio.EndOfChannel:
+                    return
                 self.apply(event)
-                # fold whatever else is queued now: a checkpoint per event would cost
-                # a guest-mode tick each
+                # fold whatever else is queued, then let the next events gather for a
+                # moment: waking for every event would cost a task switch each (about
+                # one per event while downloading), and the screen is redrawn only a
+                # few times a second anyway
                 while True:
                     try:
                         event = receive.receive_nowait()
-                    except (trio.WouldBlock, trio.EndOfChannel):
+                    except trio.WouldBlock:
                         break
+                    except trio.EndOfChannel:
+                        return
                     self.apply(event)
+                await trio.sleep(FOLD_EVERY)
 
     def apply(self, event: Event) -> None:
         self.progress.apply(event)
