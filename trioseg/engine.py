@@ -42,7 +42,7 @@ from .events import (
     StreamInfo,
 )
 from .fetch import Fetcher
-from .hosts import Hosts
+from .hosts import Hosts, take
 from .plan import Plan, SegmentRef, StreamPlan
 from .progress import host_of
 from .retry import RetryPolicy
@@ -250,8 +250,9 @@ class _Job:
     async def _acquire(self, token: object) -> None:
         """Take a slot of the run's limiter, never while the job is paused."""
         while True:
-            await self.control.wait_running()
-            await self.limiter.acquire_on_behalf_of(token)
+            if self.control.paused:
+                await self.control.wait_running()
+            await take(self.limiter, token)
             if not self.control.paused:
                 return
             self.limiter.release_on_behalf_of(token)
@@ -286,13 +287,17 @@ class _Job:
                 await host.wait_unblocked()
                 self.emit(SegmentStarted(stream.id, index, attempt, trio.current_time()))
                 try:
-                    async with host.limiter:
+                    borrower = trio.lowlevel.current_task()
+                    await take(host.limiter, borrower)
+                    try:
                         with self.store.open_segment(
                             stream.id, index, url, segment.byte_range
                         ) as sink:
                             nbytes = await self.fetcher.fetch_to(
                                 url, sink, byte_range=segment.byte_range
                             )
+                    finally:
+                        host.limiter.release_on_behalf_of(borrower)
                 except FetchError as exc:
                     self.hosts.failed(host, exc)
                     delay, error = self._next_try(exc, tries, segment, stream.id, index)

@@ -189,7 +189,11 @@ class Fetcher:
         host = urlsplit(url).netloc
         shard: httpx.AsyncClient | None = None
         if self._shards is not None:
-            await self._shards.slots.acquire()
+            slots = self._shards.slots
+            try:
+                slots.acquire_nowait()  # a free slot without a scheduler pass
+            except trio.WouldBlock:
+                await slots.acquire()
             shard = self._shards.take(host)
         client = shard or self._client
         try:

@@ -21,11 +21,25 @@ from .errors import FetchError, HTTPStatusError
 from .events import Event, HostLimit
 from .progress import host_of
 
-__all__ = ["AVOID_AFTER", "AVOID_FOR", "Host", "Hosts", "host_of"]
+__all__ = ["AVOID_AFTER", "AVOID_FOR", "Host", "Hosts", "host_of", "take"]
 
 AVOID_AFTER = 3
 AVOID_FOR = 30.0
 THROTTLE_STATUSES = frozenset({429, 503})
+
+
+async def take(limiter: trio.CapacityLimiter, borrower: object) -> None:
+    """Take a token of ``limiter`` for ``borrower``, waiting only when none is free.
+
+    A free token is taken without a pass through trio's scheduler (``acquire`` always
+    makes one): a segment's request has checkpoints enough of its own, and three passes
+    less per segment is a tenth of the scheduling a small segment costs.  Waiters keep
+    their turn: a token is free only when nobody waits for one.
+    """
+    try:
+        limiter.acquire_on_behalf_of_nowait(borrower)
+    except trio.WouldBlock:
+        await limiter.acquire_on_behalf_of(borrower)
 
 
 @attrs.define(eq=False)

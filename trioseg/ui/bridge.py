@@ -30,16 +30,13 @@ from ..events import (
     SegmentFailed,
     SegmentRetry,
 )
-from ..headless import summary_lines
+from ..headless import consume_in_batches, summary_lines
 from ..progress import Progress
 from .segmap import SegmentStates
 
 __all__ = ["Batch", "Bridge", "Job", "Say", "log_line", "replay", "replay_batch"]
 
 Say = Callable[[str], None]
-
-#: seconds the bridge lets events gather between folds while they keep coming
-FOLD_EVERY = 0.02
 
 
 def _noop() -> None:
@@ -67,26 +64,7 @@ class Bridge:
         return self._pending
 
     async def consume(self, receive: trio.MemoryReceiveChannel[Event]) -> None:
-        async with receive:
-            while True:
-                try:
-                    event = await receive.receive()
-                except trio.EndOfChannel:
-                    return
-                self.apply(event)
-                # fold whatever else is queued, then let the next events gather for a
-                # moment: waking for every event would cost a task switch each (about
-                # one per event while downloading), and the screen is redrawn only a
-                # few times a second anyway
-                while True:
-                    try:
-                        event = receive.receive_nowait()
-                    except trio.WouldBlock:
-                        break
-                    except trio.EndOfChannel:
-                        return
-                    self.apply(event)
-                await trio.sleep(FOLD_EVERY)
+        await consume_in_batches(receive, self.apply)
 
     def apply(self, event: Event) -> None:
         self.progress.apply(event)
