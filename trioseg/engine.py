@@ -248,11 +248,22 @@ class _Job:
         await self.run_segment(stream, index, segment, token, first_attempt)
 
     async def _acquire(self, token: object) -> None:
-        """Take a slot of the run's limiter, never while the job is paused."""
+        """Take a slot of the run's limiter, never while the job is paused.
+
+        A free slot still costs one pass through the scheduler: when several segments
+        end together, their successors then start one per pass instead of all at once,
+        so their requests reach the origin spread out rather than in one burst (against
+        a 50 ms origin that queues requests, a burst made the run 8 % slower).
+        """
         while True:
             if self.control.paused:
                 await self.control.wait_running()
-            await take(self.limiter, token)
+            try:
+                self.limiter.acquire_on_behalf_of_nowait(token)
+            except trio.WouldBlock:
+                await self.limiter.acquire_on_behalf_of(token)
+            else:
+                await trio.lowlevel.checkpoint()
             if not self.control.paused:
                 return
             self.limiter.release_on_behalf_of(token)

@@ -32,9 +32,9 @@ async def take(limiter: trio.CapacityLimiter, borrower: object) -> None:
     """Take a token of ``limiter`` for ``borrower``, waiting only when none is free.
 
     A free token is taken without a pass through trio's scheduler (``acquire`` always
-    makes one): a segment's request has checkpoints enough of its own, and three passes
-    less per segment is a tenth of the scheduling a small segment costs.  Waiters keep
-    their turn: a token is free only when nobody waits for one.
+    makes one): the request that follows has checkpoints enough of its own, and on many
+    small segments every pass counts.  Waiters keep their turn: a token is free only
+    when nobody waits for one.
     """
     try:
         limiter.acquire_on_behalf_of_nowait(borrower)
