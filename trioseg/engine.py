@@ -258,11 +258,7 @@ class _Job:
         while True:
             if self.control.paused:
                 await self.control.wait_running()
-            try:
-                self.limiter.acquire_on_behalf_of_nowait(token)
-            except trio.WouldBlock:
-                await self.limiter.acquire_on_behalf_of(token)
-            else:
+            if not await take(self.limiter, token):
                 await trio.lowlevel.checkpoint()
             if not self.control.paused:
                 return

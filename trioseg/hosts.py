@@ -28,8 +28,9 @@ AVOID_FOR = 30.0
 THROTTLE_STATUSES = frozenset({429, 503})
 
 
-async def take(limiter: trio.CapacityLimiter, borrower: object) -> None:
-    """Take a token of ``limiter`` for ``borrower``, waiting only when none is free.
+async def take(limiter: trio.CapacityLimiter, borrower: object) -> bool:
+    """Take a token of ``limiter`` for ``borrower``, waiting only when none is free;
+    True when it had to wait.
 
     A free token is taken without a pass through trio's scheduler (``acquire`` always
     makes one): the request that follows has checkpoints enough of its own, and on many
@@ -40,6 +41,8 @@ async def take(limiter: trio.CapacityLimiter, borrower: object) -> None:
         limiter.acquire_on_behalf_of_nowait(borrower)
     except trio.WouldBlock:
         await limiter.acquire_on_behalf_of(borrower)
+        return True
+    return False
 
 
 @attrs.define(eq=False)

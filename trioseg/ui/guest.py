@@ -99,12 +99,13 @@ class TickBatcher:
                 if following is None:
                     return
                 if self._clock() >= deadline:
-                    self._call_soon(functools.partial(self._run, following))
+                    self._next = following  # the next pass of the host loop runs it
                     return
                 tick = following
         finally:
             self._running = False
-            # a tick that raised after asking for the next one: trio still waits for it
+            # a tick left for the next pass, or asked for by a tick that then raised:
+            # trio waits for it either way
             following, self._next = self._next, None
             if following is not None:
                 self._call_soon(functools.partial(self._run, following))
