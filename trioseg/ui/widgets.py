@@ -272,7 +272,11 @@ class DrawnText(Widget):
         super().__init__(id=id)
         self._drawn: Text | None = None
         self._drawn_size: Size | None = None
-        self._lines: tuple[Text, Style, list[Strip]] | None = None
+        #: the drawn text's lines, and each line's strip once drawn (None: not yet)
+        self._lines: list[Text] = []
+        self._strips: list[Strip | None] = []
+        #: what the strips were drawn with: the widget's base style and width
+        self._strips_for: tuple[Style, int] | None = None
 
     def draw(self, width: int, height: int) -> Text:
         return Text()
@@ -283,17 +287,24 @@ class DrawnText(Widget):
         old, old_size = self._drawn, self._drawn_size
         if text == old and size == old_size:
             return
+        before = self._lines
+        self._keep(text, size)
+        if old is not None and size == old_size and len(before) == len(self._lines):
+            # only the lines that changed are drawn again (a map row, a bar)
+            pairs = zip(before, self._lines, strict=True)
+            changed = [y for y, (a, b) in enumerate(pairs) if a != b]
+            for y in changed:
+                self._strips[y] = None
+            self.refresh(*(Region(0, y, size.width, 1) for y in changed))
+            return
+        self._strips = [None] * len(self._lines)
+        self.refresh(layout=len(before) != len(self._lines))
+
+    def _keep(self, text: Text, size: Size) -> None:
         self._drawn, self._drawn_size = text, size
-        if old is not None and size == old_size:
-            before = old.split("\n", allow_blank=True)
-            after = text.split("\n", allow_blank=True)
-            if len(before) == len(after):
-                # only the lines that changed are drawn again (a map row, a bar)
-                changed = [y for y, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
-                self.refresh(*(Region(0, y, size.width, 1) for y in changed))
-                return
-        lines = None if old is None else old.plain.count("\n")
-        self.refresh(layout=lines != text.plain.count("\n"))
+        self._lines = list(text.split("\n", allow_blank=True))
+        if len(self._strips) != len(self._lines):
+            self._strips = [None] * len(self._lines)
 
     def render(self) -> RenderableType:
         return self._text()
@@ -301,8 +312,9 @@ class DrawnText(Widget):
     def _text(self) -> Text:
         size = self.content_size
         if self._drawn is None or size != self._drawn_size:
-            self._drawn, self._drawn_size = self.draw(size.width, size.height), size
-        return self._drawn
+            self._keep(self.draw(size.width, size.height), size)
+            self._strips = [None] * len(self._lines)
+        return self._drawn or Text()
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return text_height(self, self.draw(width, container.height), width)
@@ -312,25 +324,24 @@ class DrawnText(Widget):
             # a selection is painted by Textual's own text pipeline
             return super().render_line(y)
         width = self.content_size.width
-        text = self._text()
+        self._text()
         base = self.rich_style
-        cached = self._lines
-        if cached is not None and cached[0] is text and cached[1] == base:
-            strips = cached[2]
-        else:
-            strips = self._strips(text, width, base)
-            self._lines = (text, base, strips)
-        return strips[y] if 0 <= y < len(strips) else Strip.blank(width, base)
+        if self._strips_for != (base, width):
+            self._strips_for = (base, width)
+            self._strips = [None] * len(self._lines)
+        if not 0 <= y < len(self._lines):
+            return Strip.blank(width, base)
+        strip = self._strips[y]
+        if strip is None:
+            strip = self._strips[y] = self._strip(self._lines[y], width, base)
+        return strip
 
-    def _strips(self, text: Text, width: int, base: Style) -> list[Strip]:
-        console = self.app.console
-        overflow = text.overflow or "crop"
-        strips = []
-        for line in text.split("\n", allow_blank=True):
-            line.truncate(width, overflow=overflow)
-            strip = Strip(line.render(console), line.cell_len)
-            strips.append(strip.adjust_cell_length(width).apply_style(base))
-        return strips
+    def _strip(self, line: Text, width: int, base: Style) -> Strip:
+        overflow = (self._drawn.overflow if self._drawn is not None else None) or "crop"
+        line = line.copy()  # kept as drawn, to compare with the next text
+        line.truncate(width, overflow=overflow)
+        strip = Strip(line.render(self.app.console), line.cell_len)
+        return strip.adjust_cell_length(width).apply_style(base)
 
 
 class _ProgressView(DrawnText):
