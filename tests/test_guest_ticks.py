@@ -57,6 +57,17 @@ def test_ticks_run_back_to_back_within_the_budget() -> None:
     assert batcher.passes == 3 and batcher.ticks == 10
 
 
+def test_busy_is_the_time_the_ticks_took() -> None:
+    host = Host()
+    batcher = TickBatcher(host.call_soon, budget=0.004, clock=host.clock)
+    ticking(host, batcher, count=10, cost=0.001)
+    while host.queue:
+        host.now += 0.5  # the host's own work between passes is not trio's
+        host.run_one()
+    assert batcher.passes == 3
+    assert batcher.busy == pytest.approx(0.010)
+
+
 def test_a_tick_that_asks_for_nothing_ends_the_pass() -> None:
     host = Host()
     batcher = TickBatcher(host.call_soon, budget=1.0, clock=host.clock)
@@ -109,7 +120,7 @@ def test_a_tick_that_raises_after_asking_for_the_next_still_gets_it() -> None:
 
 def test_trio_as_a_guest_through_the_batcher_finishes_its_work() -> None:
     host = Host()
-    batcher = TickBatcher(host.call_soon, budget=0.0005)
+    batcher = TickBatcher(host.call_soon, budget=0.0005, call_soon_threadsafe=host.call_soon)
     done: list[object] = []
 
     async def main() -> int:
@@ -123,7 +134,7 @@ def test_trio_as_a_guest_through_the_batcher_finishes_its_work() -> None:
 
     trio.lowlevel.start_guest_run(
         main,
-        run_sync_soon_threadsafe=host.call_soon,
+        run_sync_soon_threadsafe=batcher.soon_threadsafe,
         run_sync_soon_not_threadsafe=batcher.soon,
         done_callback=done.append,
     )
@@ -136,3 +147,4 @@ def test_trio_as_a_guest_through_the_batcher_finishes_its_work() -> None:
     assert len(done) == 1
     assert done[0].unwrap() == sum(range(200))  # type: ignore[attr-defined]
     assert batcher.ticks > batcher.passes
+    assert 0.0 < batcher.busy < time.monotonic() - deadline + 10.0

@@ -61,6 +61,7 @@ from trioseg.ui import (
     run_ui_batch,
 )
 from trioseg.ui.batch import LIST_ROWS
+from trioseg.ui.guest import BUSY_FPS
 from trioseg.ui.jobs import (
     TextView,
     batch_lines,
@@ -331,6 +332,42 @@ async def test_a_draw_outside_the_timer_keeps_the_redraw_rate() -> None:
             app.announce()
             await asyncio.sleep(0.005)
         assert 3 <= app.draws - start <= 13
+
+
+async def test_a_busy_download_is_redrawn_less_often() -> None:
+    # while trio's ticks take most of the time the download is bound by this process's
+    # CPU: the screen is then redrawn BUSY_FPS times a second, not max_fps
+    events = stream_events(10, {})
+    app, _ = app_with(events, max_fps=10.0)
+    now = [0.0]
+    app.tick_clock = lambda: now[0]
+
+    async def draws_in_one_second() -> int:
+        start, began = app.draws, asyncio.get_running_loop().time()
+        while asyncio.get_running_loop().time() - began < 1.0:
+            app.announce()
+            await asyncio.sleep(0.005)
+        return app.draws - start
+
+    def busy() -> None:
+        now[0] += 0.09  # inside one of trio's ticks
+
+    async with app.run_test(size=(80, 24)):
+        await settle(app, len(events))
+        app._draw()
+        assert app.in_trio(busy)
+        await until(lambda: now[0] > 0.0)
+        now[0] += 0.01  # and 0.01 s in the app
+        app._draw()
+        assert app.load == pytest.approx(0.9)
+        assert app.frame_interval == pytest.approx(1 / BUSY_FPS)
+        # the clock stands still from here: the load stays what it was
+        assert 1 <= await draws_in_one_second() <= BUSY_FPS + 1
+        now[0] += 10.0  # ten seconds in the app: trio is idle
+        app._draw()
+        assert app.load < 0.01
+        assert app.frame_interval == pytest.approx(0.1)
+        assert await draws_in_one_second() >= 5
 
 
 async def test_no_color_draws_the_map_without_colour(monkeypatch: pytest.MonkeyPatch) -> None:

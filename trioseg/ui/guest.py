@@ -5,7 +5,8 @@ One place starts trio (:meth:`GuestApp.on_mount`; subclasses set themselves up i
 ``q``, Ctrl+C and the signals SIGINT, SIGTERM and SIGHUP take the same path: the work is
 cancelled in trio (:meth:`GuestApp.stop_in_trio`), the trio run is awaited, then the app
 exits with the work's exit code.  :meth:`GuestApp.on_unmount` does the same as a safety
-net.  Redraws are coalesced: a burst of :class:`ProgressChanged` messages costs one.
+net.  Redraws are coalesced: a burst of :class:`ProgressChanged` messages costs one, and
+while the download keeps the CPU busy the screen is redrawn less often.
 """
 
 from __future__ import annotations
@@ -46,6 +47,11 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 EXIT_CRASH = 1
 #: seconds of trio ticks run back to back before the host loop gets a pass
 TICK_BUDGET = 0.004
+#: the share of the time trio's ticks take from which the download counts as busy: its
+#: speed is then bound by this process's CPU, and every redraw costs it time
+BUSY_LOAD = 0.75
+#: redraws a second at most while the download is busy
+BUSY_FPS = 2.0
 
 
 def set_paused_quietly(control: JobControl, paused: bool) -> None:
@@ -63,6 +69,8 @@ class TickBatcher:
     call, the ready queue and Textual's own bookkeeping.  Here a tick that asks for the
     next one from inside a tick runs it at once, until the budget is spent; then the
     host loop gets its turn (keys, timers, drawing), so the app stays responsive.
+    :attr:`busy` adds up the time the ticks took: the app reads from it how much of the
+    time the download itself needs.
     """
 
     def __init__(
@@ -70,7 +78,9 @@ class TickBatcher:
         call_soon: Callable[[Callable[[], object]], object],
         budget: float = TICK_BUDGET,
         clock: Callable[[], float] = time.perf_counter,
+        call_soon_threadsafe: Callable[[Callable[[], object]], object] | None = None,
     ) -> None:
+        self._call_soon_threadsafe = call_soon_threadsafe or call_soon
         self._call_soon = call_soon
         self._budget = budget
         self._clock = clock
@@ -79,6 +89,8 @@ class TickBatcher:
         #: passes of the host loop used, and ticks run (for tests)
         self.passes = 0
         self.ticks = 0
+        #: seconds spent running ticks, by ``clock``
+        self.busy = 0.0
 
     def soon(self, tick: Callable[[], object]) -> None:
         """trio's ``run_sync_soon_not_threadsafe``."""
@@ -87,9 +99,15 @@ class TickBatcher:
         else:
             self._call_soon(functools.partial(self._run, tick))
 
+    def soon_threadsafe(self, tick: Callable[[], object]) -> None:
+        """trio's ``run_sync_soon_threadsafe``: the tick after trio waited for I/O in its
+        own thread (the ticks it asks for then run in the same pass)."""
+        self._call_soon_threadsafe(functools.partial(self._run, tick))
+
     def _run(self, tick: Callable[[], object]) -> None:
         self.passes += 1
-        deadline = self._clock() + self._budget
+        start = self._clock()
+        deadline = start + self._budget
         self._running = True
         try:
             while True:
@@ -104,6 +122,7 @@ class TickBatcher:
                 tick = following
         finally:
             self._running = False
+            self.busy += self._clock() - start
             # a tick left for the next pass, or asked for by a tick that then raised:
             # trio waits for it either way
             following, self._next = self._next, None
@@ -155,6 +174,12 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
         self.auto_exit = auto_exit
         #: seconds between redraws at least: a burst of events costs one redraw
         self.min_interval = 1.0 / max_fps
+        #: the clock of trio's ticks and of :attr:`load`
+        self.tick_clock: Callable[[], float] = time.perf_counter
+        #: the share of the time between the last two redraws that trio's ticks took
+        self.load = 0.0
+        self._ticks: TickBatcher | None = None
+        self._load_mark = (0.0, 0.0)
         #: how many times the screen was redrawn from the progress
         self.draws = 0
         #: the exit code of the work (None while it runs)
@@ -214,12 +239,16 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
                 continue
             self._signals.append(signum)
         self._trio_done = loop.create_future()
+        # from the loop's own thread a plain call_soon is enough (no self-pipe write),
+        # and runs of ticks share one pass of the loop
+        self._ticks = TickBatcher(
+            loop.call_soon, clock=self.tick_clock, call_soon_threadsafe=loop.call_soon_threadsafe
+        )
+        self._load_mark = (self.tick_clock(), 0.0)
         trio.lowlevel.start_guest_run(
             self._trio_main,
-            run_sync_soon_threadsafe=loop.call_soon_threadsafe,
-            # from the loop's own thread a plain call_soon is enough (no self-pipe
-            # write), and runs of ticks share one pass of the loop
-            run_sync_soon_not_threadsafe=TickBatcher(loop.call_soon).soon,
+            run_sync_soon_threadsafe=self._ticks.soon_threadsafe,
+            run_sync_soon_not_threadsafe=self._ticks.soon,
             done_callback=self._on_trio_done,
             host_uses_signal_set_wakeup_fd=True,
         )
@@ -329,10 +358,22 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
         """Ask for a redraw (from trio or the app: guest mode shares the thread)."""
         self.post_message(ProgressChanged())
 
+    @property
+    def frame_interval(self) -> float:
+        """Seconds from one redraw to the next at least.
+
+        While trio's ticks take most of the time (:data:`BUSY_LOAD`), the download's
+        speed is bound by this process's CPU and each redraw (a few milliseconds) is taken
+        from it: the screen is then redrawn :data:`BUSY_FPS` times a second at most.
+        """
+        if self.load >= BUSY_LOAD:
+            return max(self.min_interval, 1.0 / BUSY_FPS)
+        return self.min_interval
+
     def on_progress_changed(self, message: ProgressChanged) -> None:
         if self._draw_timer is not None:
             return
-        wait = self._last_draw + self.min_interval - time.monotonic()
+        wait = self._last_draw + self.frame_interval - time.monotonic()
         if wait > 0:
             self._draw_timer = self.set_timer(wait, self._draw)
         else:
@@ -352,5 +393,15 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
         if timer is not None:
             timer.stop()
         self._last_draw = time.monotonic()
+        self._measure_load()
         self.draws += 1
         self.redraw()
+
+    def _measure_load(self) -> None:
+        if self._ticks is None:
+            return
+        now, busy = self.tick_clock(), self._ticks.busy
+        then, before = self._load_mark
+        if now > then:
+            self.load = min(1.0, (busy - before) / (now - then))
+        self._load_mark = (now, busy)
