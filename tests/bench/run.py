@@ -109,7 +109,7 @@ class Sizes:
 FULL = Sizes(small=1200, large=60, scale=(100, 1000, 10_000, 20_000), tui=10_000)
 QUICK = Sizes(small=200, large=4, scale=(100, 1000), tui=500)
 PROFILES = ("small", "small-tmpfs", "small-50ms", "large", "scale", "tui", "real")
-TUI_ROUNDS = 9
+TUI_ROUNDS = 14
 
 
 #: the environment of every process that imports trioseg (see ``--trioseg-path``)
@@ -497,7 +497,9 @@ class Bench:
                 urls = case_dir / "urls.txt"
                 write_url_list(case, url, urls)
                 for round_ in range(1, max(self.rounds, case.min_rounds) + 1):
-                    for row in active:
+                    # the order turns round each round (A B, B A, ...): a tool is not
+                    # always the one that runs after another, on a machine that drifts
+                    for row in active if round_ % 2 else active[::-1]:
                         if time.monotonic() > self.deadline:
                             row.skipped = row.skipped or "time budget spent"
                             continue
@@ -812,7 +814,8 @@ def report(
         f"- Versions: {versions(tools)}",
         f"- trioseg under test: {trioseg_source()}",
         f"- Load average (1 min): {load}; other work on the machine adds noise.",
-        f"- Rounds: {rounds} per tool, interleaved; the medians are shown (RSS: the maximum).",
+        f"- Rounds: {rounds} per tool, interleaved (the order turns round every round); the "
+        "medians are shown (RSS: the maximum).",
         *(
             [
                 f"- The TUI profile runs at least {TUI_ROUNDS} rounds: its difference is about "
