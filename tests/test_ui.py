@@ -367,7 +367,7 @@ async def test_a_busy_download_is_redrawn_less_often() -> None:
         app._draw()
         assert app.load < 0.01
         assert app.frame_interval == pytest.approx(0.1)
-        assert await draws_in_one_second() >= 5
+        assert await draws_in_one_second() >= 4
 
 
 async def test_no_color_draws_the_map_without_colour(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -109,7 +109,7 @@ class Sizes:
 FULL = Sizes(small=1200, large=60, scale=(100, 1000, 10_000, 20_000), tui=10_000)
 QUICK = Sizes(small=200, large=4, scale=(100, 1000), tui=500)
 PROFILES = ("small", "small-tmpfs", "small-50ms", "large", "scale", "tui", "real")
-TUI_ROUNDS = 14
+TUI_ROUNDS = 20
 
 
 #: the environment of every process that imports trioseg (see ``--trioseg-path``)

@@ -287,24 +287,23 @@ class DrawnText(Widget):
         old, old_size = self._drawn, self._drawn_size
         if text == old and size == old_size:
             return
-        before = self._lines
+        before, strips = self._lines, self._strips
         self._keep(text, size)
         if old is not None and size == old_size and len(before) == len(self._lines):
             # only the lines that changed are drawn again (a map row, a bar)
             pairs = zip(before, self._lines, strict=True)
             changed = [y for y, (a, b) in enumerate(pairs) if a != b]
             for y in changed:
-                self._strips[y] = None
+                strips[y] = None
+            self._strips = strips
             self.refresh(*(Region(0, y, size.width, 1) for y in changed))
             return
-        self._strips = [None] * len(self._lines)
         self.refresh(layout=len(before) != len(self._lines))
 
     def _keep(self, text: Text, size: Size) -> None:
         self._drawn, self._drawn_size = text, size
         self._lines = list(text.split("\n", allow_blank=True))
-        if len(self._strips) != len(self._lines):
-            self._strips = [None] * len(self._lines)
+        self._strips = [None] * len(self._lines)
 
     def render(self) -> RenderableType:
         return self._text()
@@ -313,8 +312,8 @@ class DrawnText(Widget):
         size = self.content_size
         if self._drawn is None or size != self._drawn_size:
             self._keep(self.draw(size.width, size.height), size)
-            self._strips = [None] * len(self._lines)
-        return self._drawn or Text()
+        assert self._drawn is not None
+        return self._drawn
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return text_height(self, self.draw(width, container.height), width)
