@@ -24,7 +24,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     session.install("-e", ".[test]", "mypy>=1.11")
-    session.run("mypy", "--strict", "trioseg")
+    session.run("mypy", "--strict", "trioseg", "tests/bench")
 
 
 @nox.session

@@ -178,8 +178,7 @@ def build_cases(
         elif profile == "small-50ms":
             p = cache.synthetic("small", sizes.small)
             title = f"{_n(sizes.small)} × 10–30 KB, 50 ms, trioseg defaults"
-            tools = (*peers, *FLOORS)
-            cases.append(Case(profile, title, p, 0.05, tools, disk, concurrency=None))
+            cases.append(Case(profile, title, p, 0.05, (*peers, *FLOORS), disk, concurrency=None))
         elif profile == "large":
             p = cache.synthetic("large", sizes.large)
             cases.append(Case(profile, f"{_n(sizes.large)} × 5–10 MB, 0 ms", p, 0.0, peers, disk))
@@ -194,8 +193,9 @@ def build_cases(
             # the UI's cost is a few percent, about the machine's noise from run to run:
             # a full run takes the median of more rounds here
             rounds = TUI_ROUNDS if sizes == FULL else 1
-            tools = (TRIOSEG, TRIOSEG_TUI)
-            cases.append(Case(profile, title, p, 0.0, tools, disk, min_rounds=rounds))
+            cases.append(
+                Case(profile, title, p, 0.0, (TRIOSEG, TRIOSEG_TUI), disk, min_rounds=rounds)
+            )
         elif profile == "real":
             p = cache.real()
             title = "real 60 s 640x360 H.264 + AAC (PyAV), 1 s segments, 0 ms"
@@ -529,8 +529,8 @@ class Bench:
             )
             log.write_text(sample.tail)
         else:
-            env = TRIOSEG_ENV if row.tool.startswith(TRIOSEG) else None
-            sample = run_measured(argv, cwd=out_dir, timeout=timeout, env=env, log=log)
+            tool_env = TRIOSEG_ENV if row.tool.startswith(TRIOSEG) else None
+            sample = run_measured(argv, cwd=out_dir, timeout=timeout, env=tool_env, log=log)
         origin_cpu = self.origins.cpu(case.latency) - before
         transfer = self.origins.span(case.latency)
         error = None
