@@ -946,8 +946,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--budget",
         type=float,
-        default=840.0,
-        help="seconds; runs not started by then are skipped (default 840)",
+        default=1200.0,
+        help="seconds; runs not started by then are skipped (default 1200)",
     )
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="content cache folder")
     parser.add_argument(
