@@ -260,6 +260,13 @@ class Toolbox:
         return None
 
 
+def tui_env() -> dict[str, str]:
+    """trioseg's environment on the benchmark's terminal (120 x 40, colours)."""
+    env = {**TRIOSEG_ENV, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
+    env.pop("NO_COLOR", None)
+    return env
+
+
 def trioseg_output(out_dir: Path) -> Path:
     return out_dir / "bench.mp4"
 
@@ -521,10 +528,10 @@ class Bench:
         result = case_dir / "ui-share.json"
         argv = command(row.tool, row.case, self.tools, url, out_dir, urls)
         argv = [argv[0], str(UI_SHARE), str(result), *argv[3:]]  # instead of -m trioseg
-        env = {**TRIOSEG_ENV, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
-        env.pop("NO_COLOR", None)
         output = out_dir / "bench.video-v.mp4"
-        run_in_pty(argv, cwd=out_dir, timeout=MAX_RUN_SECONDS, env=env, finished=output.exists)
+        run_in_pty(
+            argv, cwd=out_dir, timeout=MAX_RUN_SECONDS, env=tui_env(), finished=output.exists
+        )
         shutil.rmtree(out_dir, ignore_errors=True)
         if not result.exists():
             return None
@@ -546,14 +553,12 @@ class Bench:
         before = self.origins.cpu(case.latency)
         self.origins.span(case.latency)  # forget the requests of earlier runs
         if row.tool == TRIOSEG_TUI:
-            env = {**TRIOSEG_ENV, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
-            env.pop("NO_COLOR", None)
             output = out_dir / "bench.video-v.mp4"
             sample = run_in_pty(
                 argv,
                 cwd=out_dir,
                 timeout=timeout,
-                env=env,
+                env=tui_env(),
                 finished=lambda: output.exists(),
             )
             log.write_text(sample.tail)
