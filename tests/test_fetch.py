@@ -6,9 +6,12 @@ import io
 
 import httpx
 import pytest
+import trio
+import trio.testing
+from httpcore._backends.trio import TrioStream
 
 from trioseg.errors import FetchError, HTTPStatusError, TransportError
-from trioseg.fetch import open_fetcher
+from trioseg.fetch import READ_SIZE, SMALL_READ, next_read_size, open_fetcher
 from trioseg.plan import ByteRange
 
 
@@ -87,3 +90,37 @@ async def test_a_206_for_the_wrong_range_is_refused() -> None:
     ) as fetcher:
         with pytest.raises(FetchError, match="unexpected Content-Range"):
             await fetcher.fetch_to("http://o.test/x", Sink(), byte_range=ByteRange(0, 9))
+
+
+def test_a_connection_reads_in_bulk_only_after_a_read_brought_bulk() -> None:
+    assert next_read_size(0, READ_SIZE) == SMALL_READ
+    assert next_read_size(SMALL_READ - 1, READ_SIZE) == SMALL_READ
+    assert next_read_size(SMALL_READ, READ_SIZE) == READ_SIZE
+    assert next_read_size(SMALL_READ, 1000) == 1000  # never more than httpcore asks for
+    assert next_read_size(10, 1000) == 1000
+
+
+@pytest.mark.trio
+async def test_httpcore_reads_64_kib_until_a_body_comes_in_bulk(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # a read allocates its whole size before it receives: small bodies must not cost a
+    # 1 MiB allocation each, large ones are read 1 MiB at a time
+    sender, receiver = trio.testing.memory_stream_pair()
+    asked: list[int] = []
+    receive_some = receiver.receive_some
+
+    async def recording(max_bytes: int | None = None) -> bytes | bytearray:
+        assert max_bytes is not None
+        asked.append(max_bytes)
+        return await receive_some(max_bytes)
+
+    receiver.receive_some = recording  # type: ignore[method-assign]
+    stream = TrioStream(receiver)
+    with trio.fail_after(10):  # a read that waits for more than was sent fails
+        await sender.send_all(b"x" * 100_000)  # a large body
+        got = [len(await stream.read(READ_SIZE)) for _ in range(2)]
+        await sender.send_all(b"y" * 10_000)  # then a small one
+        got.append(len(await stream.read(READ_SIZE)))
+    assert got == [SMALL_READ, 100_000 - SMALL_READ, 10_000]
+    assert asked == [SMALL_READ, READ_SIZE, SMALL_READ]

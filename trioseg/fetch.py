@@ -38,14 +38,38 @@ sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
 
 import httpcore  # noqa: E402
 import httpx  # noqa: E402
+from httpcore._backends.trio import TrioStream  # noqa: E402
 
 # httpcore reads 64 KiB per receive call; every read costs a pass through trio, h11 and
 # httpx, so large segments spend most of their CPU there.  1 MiB reads cut the CPU per
-# GB by a fifth (``nox -s bench``, large profile) and change nothing for small bodies.
+# GB by a fifth (``nox -s bench``, large profile).
 READ_SIZE = 1 << 20
 httpcore.AsyncHTTP11Connection.READ_NUM_BYTES = max(
     httpcore.AsyncHTTP11Connection.READ_NUM_BYTES, READ_SIZE
 )
+#: but a read allocates all it may receive before it receives (glibc serves 1 MiB with
+#: mmap, then shrinks and unmaps it: three system calls and fresh pages for every small
+#: body), so a connection reads this much until a read brings at least as much
+SMALL_READ = 1 << 16
+
+
+def next_read_size(received: int, limit: int) -> int:
+    """How much a connection asks for next, after a read that brought ``received``
+    bytes: ``limit`` while data comes in bulk, else :data:`SMALL_READ`."""
+    return limit if received >= SMALL_READ else min(limit, SMALL_READ)
+
+
+_trio_read = TrioStream.read
+
+
+async def _read(self: TrioStream, max_bytes: int, timeout: float | None = None) -> bytes:
+    size = min(max_bytes, getattr(self, "_trioseg_read_size", SMALL_READ))
+    data = await _trio_read(self, size, timeout)
+    self._trioseg_read_size = next_read_size(len(data), max_bytes)  # type: ignore[attr-defined]
+    return data
+
+
+TrioStream.read = _read  # type: ignore[method-assign]
 
 __all__ = ["Fetched", "Fetcher", "NetworkOptions", "Sink", "load_cookies", "open_fetcher"]
 
