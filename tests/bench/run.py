@@ -527,6 +527,7 @@ class Bench:
         out_dir.mkdir()
         result = case_dir / "ui-share.json"
         argv = command(row.tool, row.case, self.tools, url, out_dir, urls)
+        assert argv[1:3] == ["-m", "trioseg"], argv
         argv = [argv[0], str(UI_SHARE), str(result), *argv[3:]]  # instead of -m trioseg
         output = out_dir / "bench.video-v.mp4"
         run_in_pty(
