@@ -55,6 +55,7 @@ from trioseg.ui import (
     Bridge,
     Say,
     TriosegApp,
+    guest,
     replay,
     replay_batch,
     run_ui,
@@ -368,6 +369,69 @@ async def test_a_busy_download_is_redrawn_less_often() -> None:
         assert app.load < 0.01
         assert app.frame_interval == pytest.approx(0.1)
         assert await draws_in_one_second() >= 4
+
+
+async def test_the_work_starts_once_the_first_frame_is_laid_out() -> None:
+    # laying the screen out takes tens of milliseconds: it happens before the download
+    # starts rather than while it runs
+    seen: list[tuple[int, int]] = []
+
+    async def job(consumer: Any, control: JobControl, say: Any) -> int:
+        seen.append(tuple(app.query_one(StatusBar).size))  # type: ignore[arg-type]
+        return 0
+
+    app = TriosegApp(job, auto_exit=None)
+    async with app.run_test(size=(80, 24)):
+        await until(lambda: app.code is not None)
+    assert seen and seen[0][0] > 0  # the status bar has its width: the screen is laid out
+
+
+async def test_quitting_before_the_first_frame_starts_no_work() -> None:
+    started: list[bool] = []
+
+    async def job(consumer: Any, control: JobControl, say: Any) -> int:
+        started.append(True)
+        return 0
+
+    app = TriosegApp(job, auto_exit=None)
+    app.call_later(app.in_trio, app._stop, None)  # before the first refresh
+    async with app.run_test(size=(80, 24)):
+        await until(lambda: not app.running)
+    assert not started
+    assert app.exit_code == 128 + signal.SIGINT
+
+
+async def test_a_key_brings_the_full_redraw_rate_back_while_busy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # what a key does (pause, retry, the log) shows at once, even while a busy download
+    # keeps the screen at BUSY_FPS: a redraw waiting for the busy interval comes forward
+    monkeypatch.setattr(guest, "PROMPT_SECONDS", 0.5)
+    events = stream_events(10, {})
+    app, _ = app_with(events, max_fps=10.0)
+    now = [0.0]
+    app.tick_clock = lambda: now[0]
+
+    def busy() -> None:
+        now[0] += 0.09
+
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(app, len(events))
+        app._draw()
+        assert app.in_trio(busy)
+        await until(lambda: now[0] > 0.0)
+        now[0] += 0.01
+        app._draw()
+        assert app.frame_interval == pytest.approx(1 / BUSY_FPS)
+        app.announce()
+        await until(lambda: app._draw_timer is not None)
+        drawn = app.draws
+        await pilot.press("z")  # any key
+        assert app.frame_interval == pytest.approx(0.1)
+        # the waiting redraw now comes within the full rate's interval, not the busy one
+        await asyncio.sleep(0.3)
+        assert app.draws > drawn
+        await until(lambda: app.frame_interval == pytest.approx(1 / BUSY_FPS), timeout=2.0)
 
 
 async def test_no_color_draws_the_map_without_colour(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,7 +28,7 @@ import outcome
 import trio
 from textual.app import App
 from textual.binding import Binding, BindingType
-from textual.events import Resize
+from textual.events import Event, Key, Resize
 from textual.message import Message
 from textual.message_pump import _MessagePumpMeta
 
@@ -45,13 +45,19 @@ __all__ = [
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 EXIT_CRASH = 1
-#: seconds of trio ticks run back to back before the host loop gets a pass
-TICK_BUDGET = 0.004
+#: seconds of trio ticks run back to back before the host loop gets a pass (keys and
+#: timers wait at most this long; each pass costs the download a loop iteration)
+TICK_BUDGET = 0.008
 #: the share of the time trio's ticks take from which the download counts as busy: its
 #: speed is then bound by this process's CPU, and every redraw costs it time
 BUSY_LOAD = 0.75
 #: redraws a second at most while the download is busy
-BUSY_FPS = 2.0
+BUSY_FPS = 1.0
+#: seconds after a key press during which the screen is redrawn at the full rate, busy or
+#: not, so that what the key did shows at once
+PROMPT_SECONDS = 1.0
+#: seconds the work waits at most for the app's first frame
+FIRST_FRAME_WAIT = 1.0
 
 
 def set_paused_quietly(control: JobControl, paused: bool) -> None:
@@ -189,8 +195,10 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
         self._token: trio.lowlevel.TrioToken | None = None
         self._quitting = False
         self._trio_done: asyncio.Future[None] | None = None
+        self._first_frame = trio.Event()
         self._signals: list[int] = []
         self._last_draw = -math.inf
+        self._prompt_until = -math.inf
         self._draw_timer: Any = None
         self._exit_timer: Any = None
         self._exiting = False
@@ -253,6 +261,7 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
             host_uses_signal_set_wakeup_fd=True,
         )
         self._draw()
+        self.call_after_refresh(self.in_trio, self._first_frame.set)
 
     async def on_unmount(self) -> None:
         await self._stop_trio(None)
@@ -262,11 +271,15 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
         self._signals = []
 
     async def _trio_main(self) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        # the work starts once the first frame is on the screen: laying the screen out
+        # takes tens of milliseconds, which would otherwise be taken from the download
+        with trio.move_on_after(FIRST_FRAME_WAIT):
+            await self._first_frame.wait()
         if self.freeze_gc:
             # the app's widgets, styles and driver live until it closes: keep them out
             # of the collections the download's allocations trigger (see cli.tune_gc)
             gc.freeze()
-        self._token = trio.lowlevel.current_trio_token()
         await self.trio_main()
 
     def _on_trio_done(self, result: outcome.Outcome[None]) -> None:
@@ -312,6 +325,7 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
 
     def _stop(self, signum: int | None) -> None:
         self._quitting = True
+        self._first_frame.set()  # nothing to wait for
         self.stop_in_trio(signum)
 
     async def _stop_trio(self, signum: int | None) -> None:
@@ -364,11 +378,23 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
 
         While trio's ticks take most of the time (:data:`BUSY_LOAD`), the download's
         speed is bound by this process's CPU and each redraw (a few milliseconds) is taken
-        from it: the screen is then redrawn :data:`BUSY_FPS` times a second at most.
+        from it: the screen is then redrawn :data:`BUSY_FPS` times a second at most,
+        except for :data:`PROMPT_SECONDS` after a key press.
         """
-        if self.load >= BUSY_LOAD:
+        if self.load >= BUSY_LOAD and time.monotonic() >= self._prompt_until:
             return max(self.min_interval, 1.0 / BUSY_FPS)
         return self.min_interval
+
+    async def on_event(self, event: Event) -> None:
+        if isinstance(event, Key):
+            # the user is watching what the key does: draw at the full rate for a while
+            self._prompt_until = time.monotonic() + PROMPT_SECONDS
+            if self._draw_timer is not None:
+                # a redraw already waits for the busy interval: bring it forward
+                wait = self._last_draw + self.min_interval - time.monotonic()
+                self._draw_timer.stop()
+                self._draw_timer = self.set_timer(max(wait, 0.0), self._draw)
+        await super().on_event(event)
 
     def on_progress_changed(self, message: ProgressChanged) -> None:
         if self._draw_timer is not None:
