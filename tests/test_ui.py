@@ -386,6 +386,39 @@ async def test_the_work_starts_once_the_first_frame_is_laid_out() -> None:
     assert seen and seen[0][0] > 0  # the status bar has its width: the screen is laid out
 
 
+async def test_a_first_frame_before_trio_runs_does_not_hold_the_work_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the frame can come before trio's first tick, when there is no trio to tell yet:
+    # the work must not then wait for a signal that could not be sent
+    monkeypatch.setattr(guest, "FIRST_FRAME_WAIT", 60.0)
+    started: list[bool] = []
+
+    async def job(consumer: Any, control: JobControl, say: Any) -> int:
+        started.append(True)
+        return 0
+
+    app = TriosegApp(job, auto_exit=None)
+    start_guest_run = trio.lowlevel.start_guest_run
+
+    def frame_first(*args: Any, **kwargs: Any) -> None:
+        app._on_first_frame()  # trio has not started: it cannot be told
+        start_guest_run(*args, **kwargs)
+
+    call_after_refresh = app.call_after_refresh
+
+    def after_refresh(callback: Callable[..., object], *args: Any) -> bool:
+        if callback == app._on_first_frame:
+            return True  # the frame came already, above
+        return call_after_refresh(callback, *args)
+
+    monkeypatch.setattr(trio.lowlevel, "start_guest_run", frame_first)
+    app.call_after_refresh = after_refresh  # type: ignore[method-assign]
+    async with app.run_test(size=(80, 24)):
+        await until(lambda: app.code is not None, timeout=5.0)
+    assert started
+
+
 async def test_quitting_before_the_first_frame_starts_no_work() -> None:
     started: list[bool] = []
 

@@ -196,6 +196,7 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
         self._quitting = False
         self._trio_done: asyncio.Future[None] | None = None
         self._first_frame = trio.Event()
+        self._framed = False
         self._signals: list[int] = []
         self._last_draw = -math.inf
         self._prompt_until = -math.inf
@@ -261,7 +262,7 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
             host_uses_signal_set_wakeup_fd=True,
         )
         self._draw()
-        self.call_after_refresh(self.in_trio, self._first_frame.set)
+        self.call_after_refresh(self._on_first_frame)
 
     async def on_unmount(self) -> None:
         await self._stop_trio(None)
@@ -274,13 +275,18 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
         self._token = trio.lowlevel.current_trio_token()
         # the work starts once the first frame is on the screen: laying the screen out
         # takes tens of milliseconds, which would otherwise be taken from the download
-        with trio.move_on_after(FIRST_FRAME_WAIT):
-            await self._first_frame.wait()
+        if not self._framed:  # the frame may have come before trio's first tick
+            with trio.move_on_after(FIRST_FRAME_WAIT):
+                await self._first_frame.wait()
         if self.freeze_gc:
             # the app's widgets, styles and driver live until it closes: keep them out
             # of the collections the download's allocations trigger (see cli.tune_gc)
             gc.freeze()
         await self.trio_main()
+
+    def _on_first_frame(self) -> None:
+        self._framed = True
+        self.in_trio(self._first_frame.set)
 
     def _on_trio_done(self, result: outcome.Outcome[None]) -> None:
         if isinstance(result, outcome.Error):
