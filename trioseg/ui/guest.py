@@ -397,14 +397,16 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
             self._prompt_until = time.monotonic() + PROMPT_SECONDS
             if self._draw_timer is not None:
                 # a redraw already waits for the busy interval: bring it forward
-                wait = self._last_draw + self.min_interval - time.monotonic()
                 self._draw_timer.stop()
-                self._draw_timer = self.set_timer(max(wait, 0.0), self._draw)
+                self._draw_timer = None
+                self._schedule_draw()
         await super().on_event(event)
 
     def on_progress_changed(self, message: ProgressChanged) -> None:
-        if self._draw_timer is not None:
-            return
+        if self._draw_timer is None:
+            self._schedule_draw()
+
+    def _schedule_draw(self) -> None:
         wait = self._last_draw + self.frame_interval - time.monotonic()
         if wait > 0:
             self._draw_timer = self.set_timer(wait, self._draw)
