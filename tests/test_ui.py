@@ -38,6 +38,7 @@ from trioseg.events import (
     JobFinished,
     JobPaused,
     JobStarted,
+    MuxProgress,
     MuxStarted,
     Notice,
     SegmentDone,
@@ -45,6 +46,7 @@ from trioseg.events import (
     SegmentRetry,
     SegmentStarted,
     Status,
+    StreamGrew,
     StreamInfo,
 )
 from trioseg.media import DashContent
@@ -61,7 +63,9 @@ from trioseg.ui import (
     run_ui,
     run_ui_batch,
 )
+from trioseg.ui import bridge as bridge_module
 from trioseg.ui.batch import LIST_ROWS
+from trioseg.ui.bridge import log_line
 from trioseg.ui.guest import BUSY_FPS
 from trioseg.ui.jobs import (
     TextView,
@@ -257,6 +261,26 @@ def test_screen_is_a_function_of_the_set_of_events() -> None:
             )
         )
     assert len(screens) == 1
+
+
+def test_the_bridge_logs_each_events_line_and_the_quiet_events_make_none() -> None:
+    events = [*with_failures(), Notice("a warning", at=99.0)]
+    bridge, progress, expected = Bridge(), Progress(), []
+    for event in events:
+        bridge.apply(event)
+        progress.apply(event)
+        expected += log_line(progress, event)
+    assert any(line.startswith("error: ") for line in expected)
+    assert bridge.drawn() == expected
+    quiet = [
+        SegmentStarted("v", 0, 0),
+        SegmentDone("v", 0, 10),
+        StreamGrew("v", 20),
+        MuxProgress("out.mp4", 0.5),
+    ]
+    assert {type(event) for event in quiet} == bridge_module._QUIET
+    for event in quiet:
+        assert log_line(progress, event) == []
 
 
 def test_glyphs_are_distinct_without_colour() -> None:

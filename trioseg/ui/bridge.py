@@ -25,10 +25,14 @@ from ..events import (
     JobFinished,
     JobPaused,
     JobStarted,
+    MuxProgress,
     MuxStarted,
     Notice,
+    SegmentDone,
     SegmentFailed,
     SegmentRetry,
+    SegmentStarted,
+    StreamGrew,
 )
 from ..headless import consume_in_batches, summary_lines
 from ..progress import Progress
@@ -67,12 +71,15 @@ class Bridge:
         await consume_in_batches(receive, self.apply)
 
     def apply(self, event: Event) -> None:
-        self.progress.apply(event)
-        self.states.update(self.progress, event)
+        progress = self.progress
+        progress.apply(event)
+        self.states.update(progress, event)
         self.events += 1
-        for line in log_line(self.progress, event):
-            self._log.append(line)
-        self.changed()
+        if type(event) not in _QUIET:
+            self._log += log_line(progress, event)
+        if not self._pending:
+            self._pending = True
+            self.notify()
 
     @property
     def now(self) -> float:
@@ -106,6 +113,10 @@ class Bridge:
         self.events = 0
         self.clock = 0.0
         self.changed()
+
+
+#: events that never make a log line: most events are these, two a segment
+_QUIET = frozenset({SegmentStarted, SegmentDone, StreamGrew, MuxProgress})
 
 
 def _stream_name(progress: Progress, stream: str) -> str:

@@ -9,6 +9,8 @@ function of the :class:`~trioseg.progress.Progress` state: :func:`states_of` bui
 
 from __future__ import annotations
 
+from typing import cast
+
 import attrs
 
 from ..events import Event, JobStarted, SegmentDone, SegmentFailed, SegmentRetry, SegmentStarted
@@ -22,6 +24,9 @@ RANK: dict[SegmentState, int] = {state: rank for rank, state in enumerate(ORDER)
 
 
 _FAILED = RANK["failed"]
+_SegmentEvent = SegmentStarted | SegmentRetry | SegmentFailed | SegmentDone
+#: the events that change one segment's state
+_SEGMENT_EVENTS = frozenset({SegmentStarted, SegmentRetry, SegmentFailed, SegmentDone})
 
 
 def states_of(st: StreamState) -> bytearray:
@@ -63,22 +68,22 @@ class SegmentStates:
 
     def update(self, progress: Progress, event: Event) -> None:
         """Call after ``progress.apply(event)``."""
-        match event:
-            case JobStarted():
-                for info in event.streams:
-                    self.by_stream[info.id] = states_of(progress.streams[info.id])
-            case SegmentStarted() | SegmentRetry() | SegmentFailed() | SegmentDone():
-                states = self.by_stream.get(event.stream)
-                st = progress.streams.get(event.stream)
-                if states is not None and st is not None and 0 <= event.index < len(states):
-                    old, new = states[event.index], RANK[st.state_of(event.index)]
-                    states[event.index] = new
-                    if old != new and _FAILED in (old, new):
-                        self.failures += 1
-                if isinstance(event, SegmentFailed):
+        # two events a segment come through here: the common case is looked up first
+        if type(event) in _SEGMENT_EVENTS:
+            event = cast(_SegmentEvent, event)
+            index = event.index
+            states = self.by_stream.get(event.stream)
+            st = progress.streams.get(event.stream)
+            if states is not None and st is not None and 0 <= index < len(states):
+                old, new = states[index], RANK[st.state_of(index)]
+                states[index] = new
+                if old != new and (old == _FAILED or new == _FAILED):
                     self.failures += 1
-            case _:
-                pass
+            if type(event) is SegmentFailed:
+                self.failures += 1
+        elif isinstance(event, JobStarted):
+            for info in event.streams:
+                self.by_stream[info.id] = states_of(progress.streams[info.id])
 
     def of(self, st: StreamState) -> bytearray:
         states = self.by_stream.get(st.info.id)
