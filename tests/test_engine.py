@@ -159,6 +159,54 @@ async def test_stalled_body_is_abandoned_after_timeout(
     assert not list(tmp_path.rglob("*.part"))
 
 
+async def slow_body(path: str, pause: float) -> AsyncIterator[bytes]:
+    data = body(path)
+    for part in (data[:3], data[3:]):
+        await trio.sleep(pause)
+        yield part
+
+
+@pytest.mark.trio
+async def test_the_timeout_bounds_each_wait_not_the_whole_exchange(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    # the response comes after 4 s and each chunk 4 s after the one before: 12 s in all,
+    # but never 5 s without anything received
+    async def handler(request: httpx.Request) -> httpx.Response:
+        await trio.sleep(4.0)
+        if request.url.path == "/s1":
+            return httpx.Response(200, content=slow_body(request.url.path, 4.0))
+        return ok(request)
+
+    plan = make_plan(2)
+    events, status = await run(tmp_path, plan, handler, timeout=5.0)
+    assert status == "complete"
+    assert not [e for e in events if isinstance(e, SegmentRetry)]
+    assert output(tmp_path, plan).read_bytes() == expected_file(plan)
+
+
+@pytest.mark.trio
+async def test_a_body_that_stalls_after_slow_headers_times_out_from_the_headers(
+    tmp_path: Path, autojump_clock: object
+) -> None:
+    stalled = False
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal stalled
+        if request.url.path == "/s1" and not stalled:
+            stalled = True
+            await trio.sleep(4.0)
+            return httpx.Response(200, content=stalling_body(b""))
+        return ok(request)
+
+    plan = make_plan(1)
+    start = trio.current_time()
+    events, status = await run(tmp_path, plan, handler, timeout=5.0)
+    assert status == "complete"
+    retry = next(e for e in events if isinstance(e, SegmentRetry))
+    assert (retry.at - start, retry.error) == (9.0, "stalled: nothing received for 5 s")
+
+
 @pytest.mark.trio
 async def test_no_response_headers_times_out(tmp_path: Path, autojump_clock: object) -> None:
     async def handler(request: httpx.Request) -> httpx.Response:

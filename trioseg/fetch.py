@@ -205,7 +205,17 @@ class Fetcher:
         self._shards = _Shards(shards) if shards else None
 
     @asynccontextmanager
-    async def _open(self, url: str, headers: dict[str, str]) -> AsyncIterator[httpx.Response]:
+    async def _open(
+        self, url: str, headers: dict[str, str]
+    ) -> AsyncIterator[tuple[httpx.Response, trio.CancelScope]]:
+        """The response to a GET of ``url`` (its body not read yet) and its timer.
+
+        The timer is one cancel scope for the whole exchange: its deadline bounds the wait
+        for the response, then the caller pushes it on as each chunk of the body comes
+        (a scope costs trio a few microseconds; a small segment's fetch, a few hundred).
+        When it runs out, :class:`FetchTimeout` says which wait it was.  The response is
+        closed on the way out.
+        """
         if self._host_headers:
             extra = self._host_headers.get(httpx.URL(url).host)
             if extra:
@@ -220,34 +230,37 @@ class Fetcher:
                 await slots.acquire()
             shard = self._shards.take(host)
         client = shard or self._client
+        timeout = self._timeout
+        response: httpx.Response | None = None
         try:
             request = client.build_request("GET", url, headers=headers)
-            with trio.move_on_after(self._timeout) as scope:
+            with trio.CancelScope(deadline=trio.current_time() + timeout) as timer:
                 response = await client.send(request, stream=True)
-            if scope.cancelled_caught:
-                raise FetchTimeout(f"no response for {self._timeout:g} s")
-            try:
-                yield response
-            finally:
-                deadline = trio.current_time() + self._timeout
-                with trio.CancelScope(shield=True, deadline=deadline):
-                    await response.aclose()
+                try:
+                    timer.deadline = trio.current_time() + timeout
+                    yield response, timer
+                finally:
+                    # a body read to its end is closed already (httpx closes it)
+                    if not response.is_closed:
+                        deadline = trio.current_time() + timeout
+                        with trio.CancelScope(shield=True, deadline=deadline):
+                            await response.aclose()
+            if timer.cancelled_caught:
+                if response is None:
+                    raise FetchTimeout(f"no response for {timeout:g} s")
+                raise FetchTimeout(f"stalled: nothing received for {timeout:g} s")
         finally:
             if self._shards is not None:
                 if shard is not None:
                     self._shards.give(host, shard)
                 self._shards.slots.release()
 
-    async def _chunks(self, response: httpx.Response) -> AsyncIterator[bytes]:
-        chunks = response.aiter_bytes()
-        while True:
-            with trio.move_on_after(self._timeout) as scope:
-                try:
-                    chunk = await anext(chunks)
-                except StopAsyncIteration:
-                    return
-            if scope.cancelled_caught:
-                raise FetchTimeout(f"stalled: nothing received for {self._timeout:g} s")
+    async def _chunks(
+        self, response: httpx.Response, timer: trio.CancelScope
+    ) -> AsyncIterator[bytes]:
+        timeout = self._timeout
+        async for chunk in response.aiter_bytes():
+            timer.deadline = trio.current_time() + timeout
             if self._bucket is not None:
                 await self._bucket.consume(len(chunk))
             yield chunk
@@ -261,18 +274,18 @@ class Fetcher:
         size = 0
         headers = {"range": byte_range.header()} if byte_range is not None else {}
         try:
-            async with self._open(url, headers) as response:
+            async with self._open(url, headers) as (response, timer):
                 status = response.status_code
                 if byte_range is not None and status == 200:
                     # no range support: cut the range out of the whole body
-                    data = b"".join([c async for c in self._chunks(response)])
+                    data = b"".join([c async for c in self._chunks(response, timer)])
                     end = None if byte_range.last is None else byte_range.last + 1
                     return Fetched(data[byte_range.first : end], str(response.url))
                 if status != (206 if byte_range is not None else 200):
                     _status_error(response, url)
                 if byte_range is not None:
                     _check_content_range(response.headers.get("content-range"), byte_range, url)
-                async for chunk in self._chunks(response):
+                async for chunk in self._chunks(response, timer):
                     size += len(chunk)
                     if max_bytes is not None and size > max_bytes:
                         raise FetchError(f"body larger than {max_bytes} bytes")
@@ -301,7 +314,7 @@ class Fetcher:
         """(total size, whether byte ranges are served) of ``url``, without its body:
         a one-byte range request."""
         try:
-            async with self._open(url, {"range": "bytes=0-0"}) as response:
+            async with self._open(url, {"range": "bytes=0-0"}) as (response, _):
                 status = response.status_code
                 if status == 206:
                     total = response.headers.get("content-range", "").rpartition("/")[2]
@@ -339,8 +352,9 @@ class Fetcher:
         written = 0
         expected: int | None = None
         limit: int | None = None
+        timeout, bucket = self._timeout, self._bucket
         try:
-            async with self._open(url, headers) as response:
+            async with self._open(url, headers) as (response, timer):
                 status = response.status_code
                 if status not in (200, 206) or (status == 206 and wanted is None):
                     _status_error(response, url)
@@ -370,29 +384,24 @@ class Fetcher:
                     status == 206 or h.get("accept-ranges", "").lower() == "bytes",
                     body,
                 )
-                # one scope for the whole body, its deadline pushed on by every chunk
-                timeout, bucket = self._timeout, self._bucket
-                with trio.CancelScope(deadline=trio.current_time() + timeout) as idle:
-                    async for chunk in response.aiter_bytes():
-                        idle.deadline = trio.current_time() + timeout
-                        if bucket is not None:
-                            await bucket.consume(len(chunk))
-                        if skip:
-                            if len(chunk) <= skip:
-                                skip -= len(chunk)
-                                continue
-                            chunk, skip = chunk[skip:], 0
-                        if limit is not None and written + len(chunk) > limit:
-                            chunk = chunk[: limit - written]
-                        if chunk:
-                            sink.write(chunk)
-                            written += len(chunk)
-                            if on_bytes is not None:
-                                on_bytes(len(chunk))
-                        if limit is not None and written >= limit:
-                            break
-                if idle.cancelled_caught:
-                    raise FetchTimeout(f"stalled: nothing received for {timeout:g} s")
+                async for chunk in response.aiter_bytes():
+                    timer.deadline = trio.current_time() + timeout
+                    if bucket is not None:
+                        await bucket.consume(len(chunk))
+                    if skip:
+                        if len(chunk) <= skip:
+                            skip -= len(chunk)
+                            continue
+                        chunk, skip = chunk[skip:], 0
+                    if limit is not None and written + len(chunk) > limit:
+                        chunk = chunk[: limit - written]
+                    if chunk:
+                        sink.write(chunk)
+                        written += len(chunk)
+                        if on_bytes is not None:
+                            on_bytes(len(chunk))
+                    if limit is not None and written >= limit:
+                        break
                 encoded = h.get("content-encoding", "identity") != "identity"
                 received = response.num_bytes_downloaded if encoded else written
         except httpx.HTTPError as exc:
