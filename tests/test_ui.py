@@ -393,26 +393,36 @@ async def test_a_draw_outside_the_timer_keeps_the_redraw_rate() -> None:
         assert timers.most_alive == 1
 
 
-async def test_a_busy_download_is_redrawn_less_often() -> None:
-    # while trio's ticks take most of the time the download is bound by this process's
-    # CPU: the screen is then redrawn BUSY_FPS times a second, not max_fps
-    events = stream_events(10, {})
-    app, _ = app_with(events, max_fps=10.0)
+def busy_app() -> tuple[TriosegApp, list[float], list[float]]:
+    """An app whose clocks the test moves: trio's ticks' (``now``) and the redraws'."""
+    app, _ = app_with(stream_events(10, {}), max_fps=10.0)
     now, clock = [0.0], [1000.0]
     app.tick_clock = lambda: now[0]
     app.draw_clock = lambda: clock[0]
+    return app, now, clock
+
+
+async def draw_busy(app: TriosegApp, now: list[float]) -> None:
+    """Redraw after trio's ticks took 0.09 s of the 0.1 s since the previous redraw."""
+    app._draw()
 
     def busy() -> None:
         now[0] += 0.09  # inside one of trio's ticks
 
+    assert app.in_trio(busy)
+    await until(lambda: now[0] > 0.0)
+    now[0] += 0.01  # and 0.01 s in the app
+    app._draw()
+
+
+async def test_a_busy_download_is_redrawn_less_often() -> None:
+    # while trio's ticks take most of the time the download is bound by this process's
+    # CPU: the screen is then redrawn BUSY_FPS times a second, not max_fps
+    app, now, clock = busy_app()
     async with app.run_test(size=(80, 24)):
-        await settle(app, len(events))
+        await settle(app, 1)  # its one event, JobStarted
         timers = DrawTimers(app)
-        app._draw()
-        assert app.in_trio(busy)
-        await until(lambda: now[0] > 0.0)
-        now[0] += 0.01  # and 0.01 s in the app
-        app._draw()
+        await draw_busy(app, now)
         assert app.load == pytest.approx(0.9)
         assert app.frame_interval == pytest.approx(1 / BUSY_FPS)
         app.announce()  # a change just after a redraw waits for the busy interval
@@ -501,23 +511,11 @@ async def test_quitting_before_the_first_frame_starts_no_work() -> None:
 async def test_a_key_brings_the_full_redraw_rate_back_while_busy() -> None:
     # what a key does (pause, retry, the log) shows at once, even while a busy download
     # keeps the screen at BUSY_FPS: a redraw waiting for the busy interval comes forward
-    events = stream_events(10, {})
-    app, _ = app_with(events, max_fps=10.0)
-    now, clock = [0.0], [1000.0]
-    app.tick_clock = lambda: now[0]
-    app.draw_clock = lambda: clock[0]
-
-    def busy() -> None:
-        now[0] += 0.09
-
+    app, now, clock = busy_app()
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(app, len(events))
+        await settle(app, 1)  # its one event, JobStarted
         timers = DrawTimers(app)
-        app._draw()
-        assert app.in_trio(busy)
-        await until(lambda: now[0] > 0.0)
-        now[0] += 0.01
-        app._draw()
+        await draw_busy(app, now)
         assert app.frame_interval == pytest.approx(1 / BUSY_FPS)
         app.announce()
         await until(lambda: len(timers.delays) == 1)
