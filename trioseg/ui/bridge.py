@@ -77,9 +77,7 @@ class Bridge:
         self.events += 1
         if type(event) not in _QUIET:
             self._log += log_line(progress, event)
-        if not self._pending:
-            self._pending = True
-            self.notify()
+        self.changed()
 
     @property
     def now(self) -> float:
