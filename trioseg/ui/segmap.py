@@ -9,7 +9,7 @@ function of the :class:`~trioseg.progress.Progress` state: :func:`states_of` bui
 
 from __future__ import annotations
 
-from typing import cast
+from typing import cast, get_args
 
 import attrs
 
@@ -24,9 +24,9 @@ RANK: dict[SegmentState, int] = {state: rank for rank, state in enumerate(ORDER)
 
 
 _FAILED = RANK["failed"]
-_SegmentEvent = SegmentStarted | SegmentRetry | SegmentFailed | SegmentDone
 #: the events that change one segment's state
-_SEGMENT_EVENTS = frozenset({SegmentStarted, SegmentRetry, SegmentFailed, SegmentDone})
+_SegmentEvent = SegmentStarted | SegmentRetry | SegmentFailed | SegmentDone
+_SEGMENT_EVENTS = frozenset(get_args(_SegmentEvent))
 
 
 def states_of(st: StreamState) -> bytearray:
