@@ -11,7 +11,14 @@ import trio.testing
 from httpcore._backends.trio import TrioStream
 
 from trioseg.errors import FetchError, HTTPStatusError, TransportError
-from trioseg.fetch import READ_SIZE, SMALL_READ, next_read_size, open_fetcher
+from trioseg.fetch import (
+    DEADLINE_SLACK,
+    READ_SIZE,
+    SMALL_READ,
+    next_read_size,
+    open_fetcher,
+    push_deadline,
+)
 from trioseg.plan import ByteRange
 
 
@@ -124,3 +131,23 @@ async def test_httpcore_reads_64_kib_until_a_body_comes_in_bulk(
         got.append(len(await stream.read(READ_SIZE)))
     assert got == [SMALL_READ, 100_000 - SMALL_READ, 10_000]
     assert asked == [SMALL_READ, READ_SIZE, SMALL_READ]
+
+
+@pytest.mark.trio
+async def test_a_timer_is_pushed_on_only_when_that_moves_it_by_more_than_the_slack(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    timeout = 10.0
+    slack = timeout * DEADLINE_SLACK
+    timer = trio.CancelScope(deadline=trio.current_time() + timeout)
+    first = timer.deadline
+    mock_clock.jump(slack / 2)
+    push_deadline(timer, timeout)  # chunks microseconds apart: the deadline stays
+    assert timer.deadline == first
+    mock_clock.jump(slack)
+    push_deadline(timer, timeout)
+    assert timer.deadline == trio.current_time() + timeout
+    # never earlier than the timeout less the slack after the last thing received
+    mock_clock.jump(slack / 2)
+    push_deadline(timer, timeout)
+    assert timer.deadline - trio.current_time() >= timeout - slack

@@ -75,6 +75,20 @@ __all__ = ["Fetched", "Fetcher", "NetworkOptions", "Sink", "load_cookies", "open
 
 USER_AGENT = f"trioseg/{__version__}"
 
+#: a request's timer is pushed on only when that moves its deadline by more than this
+#: share of the timeout: the chunks of a body come microseconds apart, and each move of
+#: a deadline costs trio a few heap operations (more in guest mode, under the UI); the
+#: timeout may then end up to a thousandth of itself early
+DEADLINE_SLACK = 0.001
+
+
+def push_deadline(timer: trio.CancelScope, timeout: float) -> None:
+    """Something was received: ``timer`` runs out ``timeout`` from now (give or take
+    :data:`DEADLINE_SLACK` of it)."""
+    deadline = trio.current_time() + timeout
+    if deadline - timer.deadline > timeout * DEADLINE_SLACK:
+        timer.deadline = deadline
+
 
 @attrs.frozen
 class Fetched:
@@ -212,7 +226,8 @@ class Fetcher:
 
         The timer is one cancel scope for the whole exchange: its deadline bounds the wait
         for the response, then the caller pushes it on as each chunk of the body comes
-        (a scope costs trio a few microseconds; a small segment's fetch, a few hundred).
+        (:func:`push_deadline`; a scope costs trio a few microseconds, a small segment's
+        fetch a few hundred).
         When it runs out, :class:`FetchTimeout` says which wait it was.  The response is
         closed on the way out.
         """
@@ -237,7 +252,7 @@ class Fetcher:
             with trio.CancelScope(deadline=trio.current_time() + timeout) as timer:
                 response = await client.send(request, stream=True)
                 try:
-                    timer.deadline = trio.current_time() + timeout
+                    push_deadline(timer, timeout)
                     yield response, timer
                 finally:
                     # a body read to its end is closed already (httpx closes it)
@@ -260,7 +275,7 @@ class Fetcher:
     ) -> AsyncIterator[bytes]:
         timeout = self._timeout
         async for chunk in response.aiter_bytes():
-            timer.deadline = trio.current_time() + timeout
+            push_deadline(timer, timeout)
             if self._bucket is not None:
                 await self._bucket.consume(len(chunk))
             yield chunk
@@ -385,7 +400,7 @@ class Fetcher:
                     body,
                 )
                 async for chunk in response.aiter_bytes():
-                    timer.deadline = trio.current_time() + timeout
+                    push_deadline(timer, timeout)
                     if bucket is not None:
                         await bucket.consume(len(chunk))
                     if skip:
