@@ -68,6 +68,24 @@ def test_busy_is_the_time_the_ticks_took() -> None:
     assert batcher.busy == pytest.approx(0.010)
 
 
+def test_idle_is_the_wait_for_io_not_the_wait_for_a_pass() -> None:
+    host = Host()
+    batcher = TickBatcher(host.call_soon, budget=0.001, clock=host.clock)
+    ticking(host, batcher, count=4, cost=0.001)
+    while host.queue:
+        host.now += 0.005  # other work before each pass: trio is ready, not idle
+        assert batcher.idle(host.now) == 0.0
+        host.run_one()
+    assert batcher.idle(host.now) == 0.0
+    # the last tick asked for none: trio waits for I/O in its own thread from here
+    host.now += 0.25
+    assert batcher.idle(host.now) == pytest.approx(0.25)  # a wait still going on counts
+    batcher.soon_threadsafe(lambda: None)  # its thread delivers at 0.25 s...
+    host.now += 0.5  # ...and the host gets to the tick half a second later
+    host.run_one()
+    assert batcher.idle(host.now) == pytest.approx(0.25)
+
+
 def test_a_tick_that_asks_for_nothing_ends_the_pass() -> None:
     host = Host()
     batcher = TickBatcher(host.call_soon, budget=1.0, clock=host.clock)

@@ -445,6 +445,39 @@ async def test_a_busy_download_is_redrawn_less_often() -> None:
         assert timers.most_alive == 1
 
 
+async def test_a_download_the_cpu_holds_back_counts_as_busy() -> None:
+    # trio's ticks take a quarter of the time; the rest goes to other work (other
+    # processes, the host loop) while trio has work waiting: it never waits for I/O, so
+    # its speed is bound by the CPU and the screen is redrawn at the busy rate
+    app, now, _ = busy_app()
+    async with app.run_test(size=(80, 24)):
+        await settle(app, 1)
+        app._draw()
+
+        async def contended() -> None:
+            loop = asyncio.get_running_loop()  # the host's: trio is its guest
+            for _ in range(10):
+                now[0] += 0.01  # in trio's tick
+                loop.call_soon(lambda: now.__setitem__(0, now[0] + 0.03))  # not trio's
+                await trio.lowlevel.checkpoint()  # runnable again at once
+
+        done: list[bool] = []
+
+        def start() -> None:
+            async def run() -> None:
+                await contended()
+                done.append(True)
+
+            trio.lowlevel.spawn_system_task(run)
+
+        assert app.in_trio(start)
+        await until(lambda: done)
+        assert now[0] == pytest.approx(0.4)
+        app._draw()
+        assert app.load > 0.95
+        assert app.frame_interval == pytest.approx(1 / BUSY_FPS)
+
+
 async def test_the_work_starts_once_the_first_frame_is_laid_out() -> None:
     # laying the screen out takes tens of milliseconds: it happens before the download
     # starts rather than while it runs

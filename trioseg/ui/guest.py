@@ -48,9 +48,12 @@ EXIT_CRASH = 1
 #: seconds of trio ticks run back to back before the host loop gets a pass (keys and
 #: timers wait at most this long; each pass costs the download a loop iteration)
 TICK_BUDGET = 0.008
-#: the share of the time trio's ticks take from which the download counts as busy: its
-#: speed is then bound by this process's CPU, and every redraw costs it time
+#: the share of the time trio has work (its ticks run, or wait for the CPU or for a pass
+#: of the host loop) from which the download counts as busy: its speed is then bound by
+#: the CPU, and every redraw costs it time
 BUSY_LOAD = 0.75
+#: seconds over which the load is measured at least
+LOAD_SPAN = 0.05
 #: redraws a second at most while the download is busy
 BUSY_FPS = 1.0
 #: seconds after a key press during which the screen is redrawn at the full rate, busy or
@@ -75,8 +78,8 @@ class TickBatcher:
     call, the ready queue and Textual's own bookkeeping.  Here a tick that asks for the
     next one from inside a tick runs it at once, until the budget is spent; then the
     host loop gets its turn (keys, timers, drawing), so the app stays responsive.
-    :attr:`busy` adds up the time the ticks took: the app reads from it how much of the
-    time the download itself needs.
+    :attr:`busy` adds up the time the ticks took, :meth:`idle` the time trio waited for
+    I/O with nothing to run: the app reads from it whether the download needs the CPU.
     """
 
     def __init__(
@@ -97,6 +100,9 @@ class TickBatcher:
         self.ticks = 0
         #: seconds spent running ticks, by ``clock``
         self.busy = 0.0
+        self._idle = 0.0
+        #: when trio last went to wait for I/O (None: it has work, or it has ended)
+        self._idle_since: float | None = None
 
     def soon(self, tick: Callable[[], object]) -> None:
         """trio's ``run_sync_soon_not_threadsafe``."""
@@ -108,7 +114,25 @@ class TickBatcher:
     def soon_threadsafe(self, tick: Callable[[], object]) -> None:
         """trio's ``run_sync_soon_threadsafe``: the tick after trio waited for I/O in its
         own thread (the ticks it asks for then run in the same pass)."""
-        self._call_soon_threadsafe(functools.partial(self._run, tick))
+        self._call_soon_threadsafe(functools.partial(self._wake, tick, self._clock()))
+
+    def idle(self, now: float) -> float:
+        """Seconds trio has waited for I/O with nothing to run, up to ``now``.
+
+        Time trio spends ready but not running (waiting for the host loop's next pass,
+        or for the CPU when other processes have it) is not idle: a download that the
+        CPU holds back is busy even when its ticks take a small share of the time.
+        """
+        since = self._idle_since
+        return self._idle + (max(0.0, now - since) if since is not None else 0.0)
+
+    def _wake(self, tick: Callable[[], object], woken: float) -> None:
+        # trio's I/O thread delivered at ``woken``: the wait that began when a pass
+        # ended without a next tick is over
+        since, self._idle_since = self._idle_since, None
+        if since is not None:
+            self._idle += max(0.0, woken - since)
+        self._run(tick)
 
     def _run(self, tick: Callable[[], object]) -> None:
         self.passes += 1
@@ -128,12 +152,16 @@ class TickBatcher:
                 tick = following
         finally:
             self._running = False
-            self.busy += self._clock() - start
+            end = self._clock()
+            self.busy += end - start
             # a tick left for the next pass, or asked for by a tick that then raised:
             # trio waits for it either way
             following, self._next = self._next, None
             if following is not None:
                 self._call_soon(functools.partial(self._run, following))
+            else:
+                # trio asked for no next tick: it waits for I/O in its own thread
+                self._idle_since = end
 
 
 class ProgressChanged(Message):
@@ -184,7 +212,8 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
         self.tick_clock: Callable[[], float] = time.perf_counter
         #: the clock that spaces the redraws (and times a key's full-rate second)
         self.draw_clock: Callable[[], float] = time.monotonic
-        #: the share of the time between the last two redraws that trio's ticks took
+        #: the share of the time between the last two redraws that trio had work to do
+        #: (it was not waiting for I/O)
         self.load = 0.0
         self._ticks: TickBatcher | None = None
         self._load_mark = (0.0, 0.0)
@@ -384,10 +413,10 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
     def frame_interval(self) -> float:
         """Seconds from one redraw to the next at least.
 
-        While trio's ticks take most of the time (:data:`BUSY_LOAD`), the download's
-        speed is bound by this process's CPU and each redraw (a few milliseconds) is taken
-        from it: the screen is then redrawn :data:`BUSY_FPS` times a second at most,
-        except for :data:`PROMPT_SECONDS` after a key press.
+        While trio has work most of the time (:data:`BUSY_LOAD`: it rarely waits for
+        I/O), the download's speed is bound by the CPU and each redraw (a few
+        milliseconds) is taken from it: the screen is then redrawn :data:`BUSY_FPS` times a
+        second at most, except for :data:`PROMPT_SECONDS` after a key press.
         """
         if self.load >= BUSY_LOAD and self.draw_clock() >= self._prompt_until:
             return max(self.min_interval, 1.0 / BUSY_FPS)
@@ -436,8 +465,10 @@ class GuestApp(App[int], metaclass=_AbstractAppMeta):
     def _measure_load(self) -> None:
         if self._ticks is None:
             return
-        now, busy = self.tick_clock(), self._ticks.busy
+        now = self.tick_clock()
         then, before = self._load_mark
-        if now > then:
-            self.load = min(1.0, (busy - before) / (now - then))
-        self._load_mark = (now, busy)
+        if now - then < LOAD_SPAN:
+            return  # too short to tell (a redraw just after another, or at mount)
+        idle = self._ticks.idle(now)
+        self.load = min(1.0, max(0.0, 1.0 - (idle - before) / (now - then)))
+        self._load_mark = (now, idle)
