@@ -78,8 +78,9 @@ class TickBatcher:
     call, the ready queue and Textual's own bookkeeping.  Here a tick that asks for the
     next one from inside a tick runs it at once, until the budget is spent; then the
     host loop gets its turn (keys, timers, drawing), so the app stays responsive.
-    :attr:`busy` adds up the time the ticks took, :meth:`idle` the time trio waited for
-    I/O with nothing to run: the app reads from it whether the download needs the CPU.
+    :attr:`busy` adds up the time the ticks took, and :meth:`idle` the time trio waited
+    for I/O with nothing to run: from the latter the app tells whether the download is
+    held back by the CPU.
     """
 
     def __init__(
