@@ -416,8 +416,9 @@ async def draw_busy(app: TriosegApp, now: list[float]) -> None:
 
 
 async def test_a_busy_download_is_redrawn_less_often() -> None:
-    # while trio's ticks take most of the time the download is bound by this process's
-    # CPU: the screen is then redrawn BUSY_FPS times a second, not max_fps
+    # while trio has work most of the time (here it waits for I/O only during the app's
+    # 0.01 s) the download is bound by the CPU: the screen is then redrawn BUSY_FPS times
+    # a second, not max_fps
     app, now, clock = busy_app()
     async with app.run_test(size=(80, 24)):
         await settle(app, 1)  # its one event, JobStarted
@@ -454,23 +455,17 @@ async def test_a_download_the_cpu_holds_back_counts_as_busy() -> None:
         await settle(app, 1)
         app._draw()
 
+        done: list[bool] = []
+
         async def contended() -> None:
             loop = asyncio.get_running_loop()  # the host's: trio is its guest
             for _ in range(10):
                 now[0] += 0.01  # in trio's tick
                 loop.call_soon(lambda: now.__setitem__(0, now[0] + 0.03))  # not trio's
                 await trio.lowlevel.checkpoint()  # runnable again at once
+            done.append(True)
 
-        done: list[bool] = []
-
-        def start() -> None:
-            async def run() -> None:
-                await contended()
-                done.append(True)
-
-            trio.lowlevel.spawn_system_task(run)
-
-        assert app.in_trio(start)
+        assert app.in_trio(trio.lowlevel.spawn_system_task, contended)
         await until(lambda: done)
         assert now[0] == pytest.approx(0.4)
         app._draw()
